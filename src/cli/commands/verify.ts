@@ -1,0 +1,168 @@
+/**
+ * `teataster verify` — the CLI contract of issue 2 (keep stable; extend compatibly):
+ *   teataster verify <evidence-file> [--platform p] [--collateral <file-or-dir>]... [--at <ISO>]
+ *     [--report-data <hex>] [--allow-debug] [--offline] [--require-crl] [--json]
+ * Exit: 0 verified, 1 rejected, 2 usage error / unreadable file.
+ */
+import type { Command } from 'commander';
+import { classifyCollateral, emptyCollateral } from '../../collateral/index.ts';
+import { AttestError, fromHex, isAttestError, parseTime, type PlatformId } from '../../core/index.ts';
+import { detectPlatform, getPlatform } from '../../platform/index.ts';
+import type { Verified, VerifyContext } from '../../verify/index.ts';
+import { FsCollateralCache } from '../../store/fs-cache.ts';
+import { Exit, UsageError } from '../exit.ts';
+import { readCollateralPaths, readInput, writeOut } from '../io.ts';
+import { renderFailure, renderVerified } from '../render.ts';
+
+export interface VerifyCliOptions {
+  platform?: string;
+  collateral: string[];
+  at?: string;
+  reportData?: string;
+  nonce?: string;
+  userData?: string;
+  publicKey?: string;
+  allowDebug?: boolean;
+  offline?: boolean;
+  requireCrl?: boolean;
+  allowExpiredCollateral?: boolean;
+  maxAge?: string;
+  product?: string;
+  kdsUrl?: string;
+  pcsUrl?: string;
+  cacheDir?: string;
+  cache?: boolean;
+  trustRoot: string[];
+  json?: boolean;
+}
+
+/** The `--json` object (public contract). */
+export interface VerifyJson {
+  verified: boolean;
+  platform: string | null;
+  tcb: { status: string; advisoryIds: string[]; date?: string } | null;
+  claims: Record<string, unknown>;
+  chain: Verified['chain'];
+  warnings: string[];
+  error: { code: string; message: string; details?: Record<string, unknown> } | null;
+  [extra: string]: unknown;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function hexOpt(name: string, v: string | undefined): Uint8Array | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return fromHex(v);
+  } catch {
+    throw new UsageError(`--${name} must be hex, got ${JSON.stringify(v)}`);
+  }
+}
+
+export async function buildVerifyContext(opts: VerifyCliOptions): Promise<VerifyContext> {
+  let now = new Date();
+  if (opts.at) {
+    try {
+      now = parseTime(opts.at);
+    } catch {
+      throw new UsageError(`--at must be an ISO-8601 time, got ${JSON.stringify(opts.at)}`);
+    }
+  }
+  const collateral = classifyCollateral(await readCollateralPaths(opts.collateral), emptyCollateral());
+  let maxAgeSeconds: number | undefined;
+  if (opts.maxAge !== undefined) {
+    maxAgeSeconds = Number(opts.maxAge);
+    if (!Number.isFinite(maxAgeSeconds) || maxAgeSeconds <= 0) throw new UsageError(`--max-age must be a positive number of seconds`);
+  }
+  const extraRoots: Record<string, string[]> = {};
+  for (const t of opts.trustRoot) {
+    const m = /^([a-z0-9-]+):([0-9a-fA-F:]{64,95})$/.exec(t);
+    if (!m) throw new UsageError(`--trust-root takes <family>:<sha256-hex>, got ${JSON.stringify(t)}`);
+    (extraRoots[m[1]!] ??= []).push(m[2]!.replace(/:/g, '').toLowerCase());
+  }
+  const expected = {
+    reportData: hexOpt('report-data', opts.reportData),
+    nonce: hexOpt('nonce', opts.nonce),
+    userData: hexOpt('user-data', opts.userData),
+    publicKey: hexOpt('public-key', opts.publicKey),
+  };
+  return {
+    now,
+    collateral,
+    ...(opts.offline ? { offline: true } : { fetcher: (url, init) => fetch(url, init) }),
+    ...(opts.cache === false ? {} : { cache: new FsCollateralCache(opts.cacheDir) }),
+    endpoints: { ...(opts.kdsUrl ? { amdKds: opts.kdsUrl } : {}), ...(opts.pcsUrl ? { intelPcs: opts.pcsUrl } : {}) },
+    expected: Object.fromEntries(Object.entries(expected).filter(([, v]) => v !== undefined)),
+    options: {
+      allowDebug: !!opts.allowDebug,
+      requireCrl: !!opts.requireCrl,
+      allowExpiredCollateral: !!opts.allowExpiredCollateral,
+      ...(maxAgeSeconds !== undefined ? { maxAgeSeconds } : {}),
+      ...(opts.product ? { product: opts.product } : {}),
+    },
+    extraRoots,
+  };
+}
+
+export interface VerifyOutcome {
+  json: VerifyJson;
+  verified?: Verified;
+  error?: AttestError;
+}
+
+/** Reads, detects, parses and verifies; never throws an AttestError (it becomes the outcome). */
+export async function runVerify(file: string, opts: VerifyCliOptions): Promise<VerifyOutcome> {
+  const bytes = await readInput(file, 'evidence');
+  const ctx = await buildVerifyContext(opts);
+  let platformId: string | null = opts.platform ?? null;
+  try {
+    const platform = opts.platform ? getPlatform(opts.platform as PlatformId) : detectPlatform(bytes);
+    platformId = platform.id;
+    const verified = await platform.verify(platform.parse(bytes), ctx);
+    const warnings = [...ctx.collateral.problems.map((p) => `collateral: ${p}`), ...verified.warnings];
+    return {
+      verified: { ...verified, warnings },
+      json: { verified: true, platform: verified.platform, tcb: verified.tcb ? { status: verified.tcb.status, advisoryIds: verified.tcb.advisoryIds, ...(verified.tcb.date ? { date: verified.tcb.date } : {}) } : null, claims: verified.claims as unknown as Record<string, unknown>, chain: verified.chain, warnings, error: null },
+    };
+  } catch (e) {
+    if (!isAttestError(e)) throw e;
+    return {
+      error: e,
+      json: { verified: false, platform: platformId, tcb: null, claims: {}, chain: [], warnings: ctx.collateral.problems.map((p) => `collateral: ${p}`), error: { code: e.code, message: e.message, details: e.details } },
+    };
+  }
+}
+
+export function addVerifyOptions(cmd: Command): Command {
+  return cmd
+    .option('--platform <id>', 'evidence platform (default: detected from the content)')
+    .option('--collateral <file-or-dir>', 'certificates, CRLs or JSON collateral; repeatable; directories are read recursively', collect, [])
+    .option('--at <iso-time>', 'verify as of this time (default: now)')
+    .option('--report-data <hex>', 'expected REPORT_DATA (shorter values are a prefix; the rest must be zero)')
+    .option('--nonce <hex>', 'expected nonce (Nitro nonce, TPM extraData)')
+    .option('--user-data <hex>', 'expected user data (Nitro)')
+    .option('--public-key <hex>', 'expected public key (Nitro)')
+    .option('--allow-debug', 'accept debug TEEs')
+    .option('--offline', 'never use the network; only supplied and cached collateral')
+    .option('--require-crl', 'fail when revocation cannot be checked')
+    .option('--allow-expired-collateral', 'treat expired TCB info / QE identity as a warning')
+    .option('--max-age <seconds>', 'maximum evidence age (evidence with a timestamp)')
+    .option('--product <name>', 'SNP product line when the report does not say (Milan, Genoa, Turin)')
+    .option('--kds-url <url>', 'AMD KDS base URL (default https://kdsintf.amd.com)')
+    .option('--pcs-url <url>', 'Intel PCS/PCCS base URL (default https://api.trustedservices.intel.com)')
+    .option('--cache-dir <dir>', 'collateral cache directory (default ~/.cache/teataster/collateral)')
+    .option('--no-cache', 'do not read or write the collateral cache')
+    .option('--trust-root <family:sha256>', 'trust an extra root by fingerprint (families: amd, intel, aws-nitro, tpm); repeatable', collect, [])
+    .option('--json', 'print one JSON object');
+}
+
+export function registerVerify(program: Command): void {
+  addVerifyOptions(program.command('verify <evidence-file>').description('verify TEE evidence cryptographically and print its claims')).action(
+    async (file: string, opts: VerifyCliOptions) => {
+      const outcome = await runVerify(file, opts);
+      if (opts.json) writeOut(JSON.stringify(outcome.json, null, 2));
+      else writeOut(outcome.verified ? renderVerified(outcome.verified) : renderFailure(outcome.json));
+      process.exitCode = outcome.verified ? Exit.Ok : Exit.Rejected;
+    },
+  );
+}

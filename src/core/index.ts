@@ -1,0 +1,10 @@
+export * from './errors.ts';
+export * from './encoding.ts';
+export * from './bytes.ts';
+export * from './crypto.ts';
+export * from './time.ts';
+export * from './claims.ts';
+export * from './fetcher.ts';
+export * from './pki.ts';
+export { x509 } from './x509.ts';
+export type { X509Certificate, X509Crl } from './x509.ts';

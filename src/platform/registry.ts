@@ -1,0 +1,9 @@
+/**
+ * The one place that lists every TEE (DESIGN.md). Adding a platform = one import + one entry.
+ * Order matters for content detection: more specific formats first.
+ */
+import type { Platform } from '../verify/types.ts';
+
+export const platforms: readonly Platform[] = [
+  // registry entries (one per platform) go here
+];
