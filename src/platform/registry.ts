@@ -3,7 +3,9 @@
  * Order matters for content detection: more specific formats first.
  */
 import type { Platform } from '../verify/types.ts';
+import { nitroPlatform } from '../verify/nitro/index.ts';
 
 export const platforms: readonly Platform[] = [
   // registry entries (one per platform) go here
+  nitroPlatform as Platform,
 ];
