@@ -4,8 +4,10 @@
  */
 import type { Platform } from '../verify/types.ts';
 import { nitroPlatform } from '../verify/nitro/index.ts';
+import { snpPlatform } from '../verify/snp/index.ts';
 
 export const platforms: readonly Platform[] = [
   // registry entries (one per platform) go here
   nitroPlatform as Platform,
+  snpPlatform as Platform,
 ];

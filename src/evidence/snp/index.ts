@@ -1,0 +1,3 @@
+export * from './layout.ts';
+export * from './report.ts';
+export * from './cert-table.ts';

@@ -1,0 +1,2 @@
+export * from './extensions.ts';
+export * from './verify.ts';
