@@ -3,6 +3,7 @@
  * Order matters for content detection: more specific formats first.
  */
 import type { Platform } from '../verify/types.ts';
+import { simPlatform } from '../verify/sim/index.ts';
 import { nitroPlatform } from '../verify/nitro/index.ts';
 import { snpPlatform } from '../verify/snp/index.ts';
 
@@ -10,4 +11,5 @@ export const platforms: readonly Platform[] = [
   // registry entries (one per platform) go here
   nitroPlatform as Platform,
   snpPlatform as Platform,
+  simPlatform as Platform,
 ];
