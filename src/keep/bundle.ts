@@ -168,7 +168,12 @@ export async function verifyBundle(bytes: Uint8Array, trusted: readonly string[]
   if (header.alg !== 'ES384' && header.alg !== 'EdDSA') throw new SignatureInvalid('keep bundle signature', `alg ${String(header.alg)} not allowed (ES384, EdDSA)`);
   const jwk = header.jwk as JWK | undefined;
   if (!jwk) throw new SignatureInvalid('keep bundle signature', 'no signer jwk in protected header');
-  const thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+  let thumbprint: string;
+  try {
+    thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+  } catch (e) {
+    throw new SignatureInvalid('keep bundle signature', `signer jwk is not a usable public key: ${(e as Error).message}`);
+  }
   if (!trusted.includes(thumbprint)) {
     throw new AttestError(ErrorCode.SignatureInvalid, `keep bundle signature: signer ${thumbprint} is not a trusted tenant key (trusted: ${trusted.join(', ') || 'none'})`, { what: 'keep bundle signer', actual: thumbprint, expected: trusted });
   }
