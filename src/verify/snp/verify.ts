@@ -271,6 +271,10 @@ export async function verifySnp(e: SnpEvidence, ctx: VerifyContext): Promise<Ver
 
   // 4. Chain to the pinned ARK.
   const interRole = kind === 'vcek' ? 'ask' : 'asvk';
+  const interCn = kind === 'vcek' ? `SEV-${product}` : `SEV-VLEK-${product}`;
+  if (commonName(leaf.issuer) !== interCn) {
+    throw new CertificateInvalid(kind, `issuer CN is ${JSON.stringify(commonName(leaf.issuer) ?? null)}; a ${product} ${kind.toUpperCase()} is issued by ${interCn}`, { subject: leaf.subject, expected: interCn, actual: commonName(leaf.issuer) ?? null });
+  }
   const pins = { label: `AMD ARK-${product}`, fingerprints: rootFingerprints([AMD_ARK_SHA256[product]], ctx.extraRoots, 'amd') };
   let inter = pool.find((c) => c.subject === leaf.issuer);
   let ark = inter ? await pickArk(pool, inter.issuer, pins.fingerprints) : undefined;
