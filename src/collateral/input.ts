@@ -51,7 +51,9 @@ export function classifyCollateral(items: CollateralItem[], into: CollateralSet 
   for (const item of items) {
     const bytes = item.bytes;
     const head = fromUtf8(bytes.subarray(0, Math.min(bytes.length, 64)), false).trimStart();
-    if (head.startsWith('-----BEGIN') || fromUtf8(bytes.subarray(0, Math.min(bytes.length, 8192)), false).includes('-----BEGIN ')) {
+    // JSON first: JSON bundles (dcap-qvl QuoteCollateralV3) carry PEM chains inside strings.
+    const jsonLike = head.startsWith('{') || head.startsWith('[');
+    if (head.startsWith('-----BEGIN') || (!jsonLike && fromUtf8(bytes.subarray(0, Math.min(bytes.length, 8192)), false).includes('-----BEGIN '))) {
       const text = fromUtf8(bytes, false);
       const blocks = pemBlocks(text);
       if (blocks.some((b) => b.label === 'CERTIFICATE')) {
