@@ -1,0 +1,3 @@
+export * from './tcb.ts';
+export * from './select.ts';
+export * from './verify.ts';

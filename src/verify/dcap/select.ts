@@ -1,0 +1,209 @@
+/**
+ * Choosing among collateral candidates. Users keep growing collateral directories, so several TCB
+ * Infos for one FMSPC, several CRLs of one issuer and re-issued TCB Signing certificates (same key,
+ * new validity) may be supplied together: the newest candidate that is valid at the verification
+ * time wins, and the others are ignored. When candidates exist but none is valid, the newest one's
+ * failure is thrown: a supplied item is never skipped silently.
+ */
+import {
+  AttestError,
+  CertificateInvalid,
+  CollateralExpired,
+  CollateralInvalid,
+  SignatureInvalid,
+  checkValidity,
+  fingerprint,
+  iso,
+  normalizeSerial,
+  subtle,
+  utf8,
+  verifyIssuedBy,
+  type X509Certificate,
+  type X509Crl,
+} from '../../core/index.ts';
+import type { CrlCandidate, SignedJsonCandidate } from '../../collateral/intel/index.ts';
+
+/** Memo of ECDSA verifications over signed JSON: key = signer fp + signature + text. */
+const jsonSigMemo = new Map<string, boolean>();
+const crlSigMemo = new WeakMap<X509Crl, Map<string, boolean>>();
+const crlSerials = new WeakMap<X509Crl, Map<string, string>>();
+const keyMemo = new WeakMap<X509Certificate, CryptoKey>();
+
+export async function publicKeyOf(cert: X509Certificate): Promise<CryptoKey> {
+  let k = keyMemo.get(cert);
+  if (!k) {
+    k = await cert.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' } as EcKeyImportParams, ['verify']);
+    keyMemo.set(cert, k);
+  }
+  return k;
+}
+
+async function verifyJsonSignature(c: SignedJsonCandidate, signer: X509Certificate): Promise<boolean> {
+  const key = `${await fingerprint(signer)}|${Array.from(c.signature, (b) => b.toString(16).padStart(2, '0')).join('')}|${c.text}`;
+  const hit = jsonSigMemo.get(key);
+  if (hit !== undefined) return hit;
+  let ok: boolean;
+  try {
+    ok = await subtle().verify({ name: 'ECDSA', hash: 'SHA-256' }, await publicKeyOf(signer), c.signature as Uint8Array<ArrayBuffer>, utf8(c.text) as Uint8Array<ArrayBuffer>);
+  } catch {
+    ok = false;
+  }
+  if (jsonSigMemo.size > 512) jsonSigMemo.clear();
+  jsonSigMemo.set(key, ok);
+  return ok;
+}
+
+export interface SignerChoice {
+  signer: X509Certificate;
+  root: X509Certificate;
+}
+
+/**
+ * Finds the TCB Signing certificate for a signed JSON item: among the certificates delivered with
+ * it and the pool, those whose key verifies the signature and which chain to a pinned root; the
+ * newest one valid at `now` wins. Throws SignatureInvalid when no certificate's key verifies it,
+ * CertificateInvalid when verifying signers exist but none is valid at `now`.
+ */
+export async function chooseSigner(c: SignedJsonCandidate, pool: X509Certificate[], roots: X509Certificate[], now: Date, what: string): Promise<SignerChoice> {
+  const seen = new Set<string>();
+  const candidates: X509Certificate[] = [];
+  for (const cert of [...c.issuerChain, ...pool]) {
+    const fp = await fingerprint(cert);
+    if (seen.has(fp) || cert.subject === cert.issuer) continue;
+    seen.add(fp);
+    candidates.push(cert);
+  }
+  const verifying: { cert: X509Certificate; root: X509Certificate }[] = [];
+  let chainError: AttestError | undefined;
+  for (const cert of candidates) {
+    const root = roots.find((r) => r.subject === cert.issuer);
+    if (!root) continue;
+    if (!(await verifyJsonSignature(c, cert))) continue;
+    try {
+      await verifyIssuedBy(cert, root, 'tcb-signer');
+      verifying.push({ cert, root });
+    } catch (e) {
+      chainError = e as AttestError;
+    }
+  }
+  if (verifying.length === 0) {
+    if (chainError) throw chainError;
+    throw new SignatureInvalid(`${what} signature`, candidates.length === 0 ? 'no TCB Signing certificate supplied (issuer chain or --collateral)' : `no supplied TCB Signing certificate (of ${candidates.length}) verifies it`);
+  }
+  verifying.sort((a, b) => b.cert.notBefore.getTime() - a.cert.notBefore.getTime());
+  let firstErr: AttestError | undefined;
+  for (const v of verifying) {
+    try {
+      checkValidity(v.cert, now, 'tcb-signer');
+      return { signer: v.cert, root: v.root };
+    } catch (e) {
+      firstErr ??= e as AttestError;
+    }
+  }
+  throw firstErr ?? new CertificateInvalid('tcb-signer', 'no valid TCB Signing certificate');
+}
+
+export interface Chosen<T> {
+  candidate: SignedJsonCandidate;
+  parsed: T;
+  signer: X509Certificate;
+  root: X509Certificate;
+  /** Set when the chosen item is expired and allowExpiredCollateral downgraded it. */
+  expired?: CollateralExpired;
+  /** How many other matching candidates were ignored. */
+  ignored: number;
+}
+
+/**
+ * Verifies each candidate (signature by a chained signer, issueDate ≤ now ≤ nextUpdate) and picks
+ * the newest valid one (by issueDate). With allowExpired, if none is current, the newest one whose
+ * only fault is its validity window is returned with `expired` set.
+ */
+export async function chooseSignedJson<T extends { issueDate: Date; nextUpdate: Date }>(
+  cands: { candidate: SignedJsonCandidate; parsed: T }[],
+  pool: X509Certificate[],
+  roots: X509Certificate[],
+  now: Date,
+  what: string,
+  allowExpired: boolean,
+  signerCheck?: (signer: X509Certificate) => void,
+): Promise<Chosen<T>> {
+  const sorted = [...cands].sort((a, b) => b.parsed.issueDate.getTime() - a.parsed.issueDate.getTime());
+  let firstErr: AttestError | undefined;
+  let expiredChoice: Chosen<T> | undefined;
+  for (const c of sorted) {
+    const label = `${what} (${c.candidate.source})`;
+    try {
+      const { signer, root } = await chooseSigner(c.candidate, pool, roots, now, label);
+      signerCheck?.(signer);
+      if (now < c.parsed.issueDate || now > c.parsed.nextUpdate) {
+        const err = new CollateralExpired(label, iso(c.parsed.issueDate), iso(c.parsed.nextUpdate), iso(now));
+        if (allowExpired && !expiredChoice) expiredChoice = { ...c, signer, root, expired: err, ignored: cands.length - 1 };
+        firstErr ??= err;
+        continue;
+      }
+      return { ...c, signer, root, ignored: cands.length - 1 };
+    } catch (e) {
+      if (!(e instanceof AttestError)) throw e;
+      firstErr ??= e;
+    }
+  }
+  if (expiredChoice) return expiredChoice;
+  throw firstErr ?? new CollateralInvalid(what, 'no candidate');
+}
+
+async function crlSignatureOk(crl: X509Crl, issuer: X509Certificate): Promise<boolean> {
+  const fp = await fingerprint(issuer);
+  let m = crlSigMemo.get(crl);
+  if (!m) crlSigMemo.set(crl, (m = new Map()));
+  let ok = m.get(fp);
+  if (ok === undefined) {
+    try {
+      ok = await crl.verify({ publicKey: issuer.publicKey });
+    } catch {
+      ok = false;
+    }
+    m.set(fp, ok);
+  }
+  return ok;
+}
+
+export interface ChosenCrl {
+  crl: X509Crl;
+  source: string;
+  ignored: number;
+}
+
+/**
+ * The newest CRL of `issuer` valid at `now`. Undefined when none of that issuer was supplied;
+ * throws (CollateralInvalid / CollateralExpired) when some were supplied but none is valid.
+ */
+export async function chooseCrl(cands: CrlCandidate[], issuer: X509Certificate, now: Date, what: string): Promise<ChosenCrl | undefined> {
+  const mine = cands.filter((c) => c.crl.issuer === issuer.subject).sort((a, b) => b.crl.thisUpdate.getTime() - a.crl.thisUpdate.getTime());
+  if (mine.length === 0) return undefined;
+  let firstErr: AttestError | undefined;
+  for (const c of mine) {
+    const label = `${what} (${c.source})`;
+    if (!(await crlSignatureOk(c.crl, issuer))) {
+      firstErr ??= new CollateralInvalid(label, `signature by "${issuer.subject}" does not verify`);
+      continue;
+    }
+    if (now < c.crl.thisUpdate || (c.crl.nextUpdate && now > c.crl.nextUpdate)) {
+      firstErr ??= new CollateralExpired(label, iso(c.crl.thisUpdate), c.crl.nextUpdate ? iso(c.crl.nextUpdate) : undefined, iso(now));
+      continue;
+    }
+    return { crl: c.crl, source: c.source, ignored: mine.length - 1 };
+  }
+  throw firstErr!;
+}
+
+/** Revocation lookup with a per-CRL serial index (CRLs of PCK CAs hold hundreds of entries). */
+export function revokedAt(crl: X509Crl, cert: X509Certificate): string | undefined {
+  let idx = crlSerials.get(crl);
+  if (!idx) {
+    idx = new Map();
+    for (const e of crl.entries) idx.set(normalizeSerial(e.serialNumber), iso(e.revocationDate));
+    crlSerials.set(crl, idx);
+  }
+  return idx.get(normalizeSerial(cert.serialNumber));
+}

@@ -1,0 +1,368 @@
+/**
+ * DCAP quote verification shared by the 'tdx' and 'sgx' platforms (Intel SGX/TDX DCAP Quote
+ * Verification Library flow; dcap-qvl `verify_impl`; go-tdx-guest `verify`): PCK chain to the pinned
+ * Intel root, CRLs, QE report signature and binding of the attestation key, quote signature, TCB
+ * Info and QE Identity signed by the TCB Signing certificate over the exact served JSON, TCB level
+ * matching and status convergence, debug policy, report-data binding → neutral claims.
+ */
+import {
+  AttestError,
+  CertificateInvalid,
+  CertificateRevoked,
+  CollateralInvalid,
+  CollateralUnavailable,
+  DebugNotAllowed,
+  EvidenceMalformed,
+  SignatureInvalid,
+  TcbUnacceptable,
+  bytesEqual,
+  concatBytes,
+  describe,
+  fingerprint,
+  importEcPublicRaw,
+  isAllZero,
+  iso,
+  parseCertificates,
+  sha256,
+  subtle,
+  toHex,
+  verifyChain,
+  type ChainLink,
+  type Claims,
+  type JsonValue,
+  type TcbClaims,
+  type X509Certificate,
+} from '../../core/index.ts';
+import type { FetchPolicy } from '../../collateral/index.ts';
+import {
+  INTEL_ROOT_FINGERPRINTS,
+  INTEL_TRUST_FAMILY,
+  fetchPckCrl,
+  fetchQeIdentity,
+  fetchRootCaCrl,
+  fetchTcbInfo,
+  gatherIntelCollateral,
+  parsePckExtensions,
+  parseQeIdentity,
+  parseTcbInfo,
+  type IntelCollateral,
+  type IntelTcbStatus,
+  type PckExtensions,
+  type QeIdentity,
+  type SignedJsonCandidate,
+  type TcbInfo,
+} from '../../collateral/intel/index.ts';
+import type { CollateralSet } from '../../collateral/index.ts';
+import { INTEL_QE_VENDOR_ID, type DcapQuote, type EnclaveReport, type TdReport } from '../../evidence/dcap/index.ts';
+import { checkBinding, rootFingerprints } from '../binding.ts';
+import type { Verified, VerifyContext } from '../types.ts';
+import { chooseCrl, chooseSignedJson, publicKeyOf, revokedAt, type ChosenCrl } from './select.ts';
+import { convergeStatus, matchPlatformTcb, matchQeTcb, matchTdxModule, type LevelMatch, type ModuleMatch } from './tcb.ts';
+
+export type DcapPlatform = 'tdx' | 'sgx';
+
+const chainMemo = new Map<string, X509Certificate[]>();
+const gatherMemo = new WeakMap<CollateralSet, IntelCollateral>();
+
+function parsePckChain(pem: string): X509Certificate[] {
+  let chain = chainMemo.get(pem);
+  if (!chain) {
+    chain = parseCertificates(pem, 'pck-chain');
+    if (chainMemo.size >= 256) chainMemo.clear();
+    chainMemo.set(pem, chain);
+  }
+  return chain;
+}
+
+/** Gathered Intel candidates are memoised per CollateralSet object (treat a set as immutable once verifying). */
+function intelCollateral(set: CollateralSet): IntelCollateral {
+  let c = gatherMemo.get(set);
+  if (!c) {
+    c = gatherIntelCollateral(set);
+    gatherMemo.set(set, c);
+  }
+  return c;
+}
+
+function isPlatformCa(ca: X509Certificate): 'platform' | 'processor' {
+  if (/CN=Intel SGX PCK Platform CA\b/.test(ca.subject)) return 'platform';
+  if (/CN=Intel SGX PCK Processor CA\b/.test(ca.subject)) return 'processor';
+  throw new CertificateInvalid('pck-ca', `"${ca.subject}" is neither the Intel SGX PCK Platform CA nor the Processor CA`);
+}
+
+async function ecdsaP256Verify(key: CryptoKey, sig: Uint8Array, data: Uint8Array): Promise<boolean> {
+  try {
+    return await subtle().verify({ name: 'ECDSA', hash: 'SHA-256' }, key, sig as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>);
+  } catch {
+    return false;
+  }
+}
+
+function fetchPolicy(ctx: VerifyContext): FetchPolicy | undefined {
+  if (!ctx.fetcher && !ctx.cache) return undefined;
+  return { ...(ctx.offline ? {} : ctx.fetcher ? { fetcher: ctx.fetcher } : {}), ...(ctx.cache ? { cache: ctx.cache } : {}), offline: !!ctx.offline, now: ctx.now };
+}
+
+const TD_DEBUG_BIT = 0x01; // TDATTRIBUTES bit 0 (TUD.DEBUG)
+const SEPT_VE_DISABLE_BIT = 28;
+const SGX_DEBUG_BIT = 0x02; // ATTRIBUTES.DEBUG (SDM: bit 1 of the first byte)
+
+function bit(bytes: Uint8Array, n: number): boolean {
+  return ((bytes[n >> 3] ?? 0) >> (n & 7)) & 1 ? true : false;
+}
+
+function levelJson(m: LevelMatch | ModuleMatch | undefined): JsonValue {
+  if (!m) return null;
+  return JSON.parse(JSON.stringify(m)) as JsonValue;
+}
+
+export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform: DcapPlatform): Promise<Verified> {
+  const now = ctx.now;
+  const opts = ctx.options ?? {};
+  const warnings: string[] = [];
+  const isTdx = q.body.kind !== 'sgx';
+  if ((platform === 'tdx') !== isTdx) throw new EvidenceMalformed(platform, 'TEE_TYPE', 4, `quote carries a ${isTdx ? 'TD' : 'SGX enclave'} report, not ${platform.toUpperCase()}`);
+  if (toHex(q.header.qeVendorId) !== INTEL_QE_VENDOR_ID) throw new EvidenceMalformed(platform, 'QE_VENDOR_ID', 12, `${toHex(q.header.qeVendorId)} is not the Intel QE vendor id ${INTEL_QE_VENDOR_ID}`);
+  if (q.trailingBytes > 0 && !q.trailingZero) warnings.push(`${q.trailingBytes} non-zero bytes after the declared quote end were ignored (not signed)`);
+
+  // 1. PCK chain: leaf → Platform/Processor CA → root pinned by fingerprint.
+  const chain = parsePckChain(q.pckChainPem);
+  if (chain.length !== 3) throw new CertificateInvalid('pck-chain', `the quote's PCK chain has ${chain.length} certificates, expected 3 (PCK, PCK CA, root)`);
+  const pins = { label: 'Intel SGX Root CA', fingerprints: rootFingerprints(INTEL_ROOT_FINGERPRINTS, ctx.extraRoots, INTEL_TRUST_FAMILY) };
+  const [leaf, pckCa, root] = chain as [X509Certificate, X509Certificate, X509Certificate];
+  const chainLinks: ChainLink[] = await verifyChain(chain, pins, now, ['pck-leaf', 'pck-ca', 'root']);
+  const caKind = isPlatformCa(pckCa);
+  const pck: PckExtensions = parsePckExtensions(leaf);
+
+  // 2. QE report signed by the PCK key; QE report data binds the attestation key and auth data.
+  const qe = q.signature.qe;
+  if (!(await ecdsaP256Verify(await publicKeyOf(leaf), qe.qeReportSignature, qe.qeReport.raw))) throw new SignatureInvalid('QE report signature (by the PCK key)');
+  const expectHash = await sha256(concatBytes(q.signature.attestationKey, qe.qeAuthData));
+  if (!bytesEqual(qe.qeReport.reportData.subarray(0, 32), expectHash) || !isAllZero(qe.qeReport.reportData.subarray(32))) {
+    throw new SignatureInvalid('attestation key binding', `QE report data ${toHex(qe.qeReport.reportData)} is not SHA-256(attestation key || QE auth data) ${toHex(expectHash)} followed by 32 zero bytes`);
+  }
+  // 3. Quote signature by the attestation key over header + (descriptor +) body.
+  let attKey: CryptoKey;
+  try {
+    attKey = await importEcPublicRaw(q.signature.attestationKey, 'P-256');
+  } catch (e) {
+    throw new SignatureInvalid('quote signature', `attestation key is not a P-256 point: ${(e as Error).message}`);
+  }
+  if (!(await ecdsaP256Verify(attKey, q.signature.isvSignature, q.signed))) throw new SignatureInvalid('quote signature (by the attestation key)');
+
+  // 4. Debug TEEs.
+  const body = q.body;
+  const debug = body.kind === 'sgx' ? ((body.attributes[0] ?? 0) & SGX_DEBUG_BIT) !== 0 : ((body.tdAttributes[0] ?? 0) & TD_DEBUG_BIT) !== 0;
+  if (debug) {
+    if (!opts.allowDebug) throw new DebugNotAllowed(platform, body.kind === 'sgx' ? 'the enclave (ATTRIBUTES.DEBUG set)' : 'the TD (TDATTRIBUTES.DEBUG set)');
+    warnings.push(`DEBUG ${platform.toUpperCase()}: the host can read and modify its memory; accepted only because debug is allowed`);
+  }
+  // 5. Report-data binding.
+  checkBinding('reportData', ctx.expected?.reportData, body.reportData);
+
+  // 6. Collateral.
+  const coll = intelCollateral(ctx.collateral);
+  const policy = fetchPolicy(ctx);
+  const pcsBase = ctx.endpoints?.intelPcs;
+  const crls = [...coll.crls];
+  const pool = [...coll.certificates, ...chain];
+  const roots: X509Certificate[] = [root];
+  for (const c of coll.certificates) {
+    if (c.subject === c.issuer && c.subject !== root.subject && pins.fingerprints.has(await fingerprint(c))) roots.push(c);
+  }
+
+  // 6a. CRLs: root CA CRL (PCK CA, TCB Signing), PCK CA CRL (PCK leaf).
+  const crlChoice = async (issuer: X509Certificate, what: string, fetchIt: () => Promise<void>): Promise<ChosenCrl | undefined> => {
+    let chosen = await chooseCrl(crls, issuer, now, what);
+    if (!chosen && policy) {
+      try {
+        await fetchIt();
+        chosen = await chooseCrl(crls, issuer, now, what);
+      } catch (e) {
+        if (!(e instanceof AttestError) || opts.requireCrl) throw e;
+        warnings.push(`${what} could not be fetched: ${e.message}`);
+      }
+    }
+    if (!chosen) {
+      if (opts.requireCrl) throw new CollateralUnavailable(what, undefined, 'no CRL supplied and revocation checking is required (--require-crl)');
+      warnings.push(`${what} not available: revocation of ${what.startsWith('root') ? 'the PCK CA and TCB Signing certificates' : 'the PCK certificate'} NOT checked`);
+    }
+    return chosen;
+  };
+  const rootCrl = await crlChoice(root, 'root CA CRL', async () => {
+    const got = await fetchRootCaCrl(policy!, pcsBase);
+    crls.push(got);
+  });
+  if (rootCrl) {
+    const at = revokedAt(rootCrl.crl, pckCa);
+    if (at) throw new CertificateRevoked('pck-ca', pckCa.serialNumber, rootCrl.crl.issuer, at);
+  }
+  const pckCrl = await crlChoice(pckCa, `PCK ${caKind} CA CRL`, async () => {
+    const got = await fetchPckCrl(caKind, policy!, pcsBase);
+    crls.push({ crl: got.crl, source: got.source });
+  });
+  if (pckCrl) {
+    const at = revokedAt(pckCrl.crl, leaf);
+    if (at) throw new CertificateRevoked('pck-leaf', leaf.serialNumber, pckCrl.crl.issuer, at);
+  }
+  const signerCheck = (signer: X509Certificate): void => {
+    const at = rootCrl ? revokedAt(rootCrl.crl, signer) : undefined;
+    if (at) throw new CertificateRevoked('tcb-signer', signer.serialNumber, rootCrl!.crl.issuer, at);
+  };
+
+  // 6b. TCB Info for this FMSPC.
+  const tcbId = isTdx ? 'TDX' : 'SGX';
+  const parsedTcb = (cs: SignedJsonCandidate[]): { candidate: SignedJsonCandidate; parsed: TcbInfo }[] => cs.map((candidate) => ({ candidate, parsed: parseTcbInfo(candidate.value, `TCB Info (${candidate.source})`) }));
+  const allTcb = parsedTcb(coll.tcbInfos).filter((c) => c.parsed.id === tcbId);
+  let tcbCands = allTcb.filter((c) => c.parsed.fmspc === pck.fmspc);
+  if (tcbCands.length === 0 && policy) tcbCands = parsedTcb([await fetchTcbInfo(platform, pck.fmspc, policy, pcsBase)]).filter((c) => c.parsed.id === tcbId);
+  if (tcbCands.length === 0) {
+    if (allTcb.length > 0) throw new CollateralInvalid(`${tcbId} TCB Info`, `supplied TCB Info is for FMSPC ${[...new Set(allTcb.map((c) => c.parsed.fmspc))].join(', ')}, but the PCK certificate's FMSPC is ${pck.fmspc}`);
+    throw new CollateralUnavailable(`${tcbId} TCB Info for FMSPC ${pck.fmspc}`, undefined, 'none supplied and no network/cache (pass --collateral or go online)');
+  }
+  const tcb = await chooseSignedJson(tcbCands, pool, roots, now, `${tcbId} TCB Info`, !!opts.allowExpiredCollateral, signerCheck);
+  if (tcb.parsed.fmspc !== pck.fmspc) throw new CollateralInvalid('TCB Info', `FMSPC ${tcb.parsed.fmspc} does not match the PCK FMSPC ${pck.fmspc}`);
+  if (tcb.parsed.pceId !== pck.pceId) throw new CollateralInvalid('TCB Info', `PCE-ID ${tcb.parsed.pceId} does not match the PCK PCE-ID ${pck.pceId}`);
+  if (tcb.expired) warnings.push(`EXPIRED COLLATERAL accepted (--allow-expired-collateral): ${tcb.expired.message}`);
+
+  // 6c. QE Identity (QE for SGX, TD_QE for TDX).
+  const qeId = isTdx ? 'TD_QE' : 'QE';
+  const parsedQe = (cs: SignedJsonCandidate[]): { candidate: SignedJsonCandidate; parsed: QeIdentity }[] => cs.map((candidate) => ({ candidate, parsed: parseQeIdentity(candidate.value, `QE Identity (${candidate.source})`) }));
+  let qeCands = parsedQe(coll.qeIdentities).filter((c) => c.parsed.id === qeId);
+  if (qeCands.length === 0 && policy) qeCands = parsedQe([await fetchQeIdentity(platform, policy, pcsBase)]).filter((c) => c.parsed.id === qeId);
+  if (qeCands.length === 0) throw new CollateralUnavailable(`${qeId} Identity`, undefined, 'none supplied and no network/cache (pass --collateral or go online)');
+  const qeIdent = await chooseSignedJson(qeCands, pool, roots, now, `${qeId} Identity`, !!opts.allowExpiredCollateral, signerCheck);
+  if (qeIdent.expired) warnings.push(`EXPIRED COLLATERAL accepted (--allow-expired-collateral): ${qeIdent.expired.message}`);
+
+  // 7. QE report against the QE Identity.
+  const qi = qeIdent.parsed;
+  const qr: EnclaveReport = qe.qeReport;
+  const mismatch = (what: string, exp: string, act: string): never => {
+    throw new TcbUnacceptable('QeIdentityMismatch', `QE report ${what} ${act} does not match ${qeId} Identity ${exp}`);
+  };
+  if (!bytesEqual(qr.mrSigner, qi.mrSigner)) mismatch('MRSIGNER', toHex(qi.mrSigner), toHex(qr.mrSigner));
+  if (qr.isvProdId !== qi.isvProdId) mismatch('ISVPRODID', String(qi.isvProdId), String(qr.isvProdId));
+  if (((qr.miscSelect & qi.miscSelectMask) >>> 0) !== ((qi.miscSelect & qi.miscSelectMask) >>> 0)) mismatch('MISCSELECT', qi.miscSelect.toString(16), qr.miscSelect.toString(16));
+  for (let i = 0; i < 16; i++) {
+    if (((qr.attributes[i] ?? 0) & qi.attributesMask[i]!) !== (qi.attributes[i]! & qi.attributesMask[i]!)) mismatch('ATTRIBUTES', toHex(qi.attributes), toHex(qr.attributes));
+  }
+  const qeLevel = matchQeTcb(qi, qr.isvSvn);
+
+  // 8. Platform TCB level, TDX module, convergence.
+  const td = isTdx ? (body as TdReport) : undefined;
+  const platformLevel = matchPlatformTcb(tcb.parsed, { cpuSvnComponents: pck.cpuSvnComponents, pceSvn: pck.pceSvn, ...(td ? { teeTcbSvn: td.teeTcbSvn } : {}) });
+  const moduleMatch = td ? matchTdxModule(tcb.parsed, td.teeTcbSvn, td.mrSignerSeam, td.seamAttributes) : undefined;
+  let status: IntelTcbStatus = platformLevel.status;
+  if (moduleMatch?.status) status = convergeStatus(status, moduleMatch.status);
+  status = convergeStatus(status, qeLevel.status);
+  const advisoryIds = [...new Set([...platformLevel.advisoryIds, ...(moduleMatch?.advisoryIds ?? []), ...qeLevel.advisoryIds])].sort();
+  const dates = [platformLevel.tcbDate, qeLevel.tcbDate, ...(moduleMatch?.tcbDate ? [moduleMatch.tcbDate] : [])].filter(Boolean).sort();
+  const tcbDate = dates[0];
+  if (status === 'Revoked') throw new TcbUnacceptable('Revoked', `the ${platformLevel.status === 'Revoked' ? 'platform TCB level' : moduleMatch?.status === 'Revoked' ? 'TDX module TCB level' : 'QE TCB level'} is Revoked`, { advisoryIds });
+  if (status === 'OutOfDate' || status === 'OutOfDateConfigurationNeeded') {
+    warnings.push(`TCB ${status.toUpperCase()}: the platform is missing security updates${advisoryIds.length ? ` (${advisoryIds.join(', ')})` : ''}; verified, but a policy should decide whether to accept it`);
+  } else if (status !== 'UpToDate') {
+    warnings.push(`TCB status ${status}${advisoryIds.length ? ` (${advisoryIds.join(', ')})` : ''}: the platform needs ${status.includes('Configuration') ? 'configuration changes' : 'software hardening'} to be fully up to date`);
+  }
+  if (td) {
+    if (!bit(td.tdAttributes, SEPT_VE_DISABLE_BIT)) warnings.push('TDATTRIBUTES.SEPT_VE_DISABLE is not set: the TD may receive #VE on EPT violations');
+    if (td.mrServiceTd && !isAllZero(td.mrServiceTd)) warnings.push(`MRSERVICETD is non-zero (${toHex(td.mrServiceTd)}): the TD is bound to a service TD`);
+  }
+
+  // 9. Claims.
+  const versions: Record<string, number> = { pcesvn: pck.pceSvn, 'qe.isvsvn': qr.isvSvn };
+  pck.cpuSvnComponents.forEach((v, i) => (versions[`sgx.${i}`] = v));
+  if (td) td.teeTcbSvn.forEach((v, i) => (versions[`tdx.${i}`] = v));
+  const tcbClaims: TcbClaims = { status, advisoryIds, ...(tcbDate ? { date: tcbDate } : {}), versions };
+  const revocation = rootCrl && pckCrl ? 'checked' : 'absent';
+  const measurements: Record<string, string> = {};
+  const signers: Record<string, string> = {};
+  if (td) {
+    measurements['tdx.mrtd'] = toHex(td.mrTd);
+    td.rtmr.forEach((r, i) => (measurements[`tdx.rtmr${i}`] = toHex(r)));
+    measurements['tdx.mrseam'] = toHex(td.mrSeam);
+    measurements['tdx.mrconfigid'] = toHex(td.mrConfigId);
+    signers['tdx.mrsignerseam'] = toHex(td.mrSignerSeam);
+  } else {
+    const e = body as EnclaveReport;
+    measurements['sgx.mrenclave'] = toHex(e.mrEnclave);
+    signers['sgx.mrsigner'] = toHex(e.mrSigner);
+  }
+  const signerDesc = async (c: { signer: X509Certificate; candidate: SignedJsonCandidate; ignored: number }, extra: Record<string, JsonValue>): Promise<JsonValue> => ({
+    source: c.candidate.source,
+    ...extra,
+    ignoredCandidates: c.ignored,
+    signer: { subject: c.signer.subject, serial: c.signer.serialNumber, notBefore: iso(c.signer.notBefore), notAfter: iso(c.signer.notAfter), sha256: await fingerprint(c.signer) },
+  });
+  const crlDesc = (c: ChosenCrl | undefined): JsonValue =>
+    c ? { source: c.source, issuer: c.crl.issuer, thisUpdate: iso(c.crl.thisUpdate), nextUpdate: c.crl.nextUpdate ? iso(c.crl.nextUpdate) : null, entries: c.crl.entries.length, ignoredCandidates: c.ignored } : null;
+  const platformClaims: Record<string, JsonValue> = {
+    quote: { version: q.header.version, teeType: `0x${q.header.teeType.toString(16)}`, bodyType: q.body.kind, attKeyType: q.header.attKeyType, qeVendorId: toHex(q.header.qeVendorId), userData: toHex(q.header.userData), trailingBytes: q.trailingBytes },
+    body: bodyClaims(body),
+    qe: { mrEnclave: toHex(qr.mrEnclave), mrSigner: toHex(qr.mrSigner), isvProdId: qr.isvProdId, isvSvn: qr.isvSvn, attributes: toHex(qr.attributes), miscSelect: qr.miscSelect, authDataSize: qe.qeAuthData.length },
+    pck: { ca: caKind, fmspc: pck.fmspc, pceId: pck.pceId, pceSvn: pck.pceSvn, cpuSvn: pck.cpuSvn, cpuSvnComponents: pck.cpuSvnComponents, sgxType: pck.sgxType, ppid: pck.ppid, ...(pck.platformInstanceId ? { platformInstanceId: pck.platformInstanceId } : {}), ...(pck.configuration ? { configuration: pck.configuration } : {}) },
+    collateral: {
+      tcbInfo: await signerDesc(tcb, { id: tcb.parsed.id, version: tcb.parsed.version, fmspc: tcb.parsed.fmspc, issueDate: iso(tcb.parsed.issueDate), nextUpdate: iso(tcb.parsed.nextUpdate), tcbEvaluationDataNumber: tcb.parsed.tcbEvaluationDataNumber, expired: !!tcb.expired }),
+      qeIdentity: await signerDesc(qeIdent, { id: qi.id, version: qi.version, issueDate: iso(qi.issueDate), nextUpdate: iso(qi.nextUpdate), tcbEvaluationDataNumber: qi.tcbEvaluationDataNumber, expired: !!qeIdent.expired }),
+      rootCaCrl: crlDesc(rootCrl),
+      pckCrl: crlDesc(pckCrl),
+    },
+    tcbEvaluation: { platform: levelJson(platformLevel), tdxModule: levelJson(moduleMatch), qe: levelJson(qeLevel) },
+  };
+  const claims: Claims = {
+    platform,
+    debug,
+    measurements,
+    tcb: tcbClaims,
+    reportData: toHex(body.reportData),
+    signers,
+    verifiedAt: iso(now),
+    revocation,
+    platformClaims,
+  };
+  const tcbSignerLink = await describe(tcb.signer, 'tcb-signer');
+  return { platform, claims, tcb: tcbClaims, warnings, chain: [...chainLinks, tcbSignerLink] };
+}
+
+function bodyClaims(b: EnclaveReport | TdReport): JsonValue {
+  if (b.kind === 'sgx') {
+    return {
+      kind: 'sgx',
+      cpuSvn: toHex(b.cpuSvn),
+      miscSelect: b.miscSelect,
+      attributes: toHex(b.attributes),
+      debug: ((b.attributes[0] ?? 0) & SGX_DEBUG_BIT) !== 0,
+      mode64: ((b.attributes[0] ?? 0) & 0x04) !== 0,
+      mrEnclave: toHex(b.mrEnclave),
+      mrSigner: toHex(b.mrSigner),
+      isvProdId: b.isvProdId,
+      isvSvn: b.isvSvn,
+      configId: toHex(b.configId),
+      configSvn: b.configSvn,
+      isvExtProdId: toHex(b.isvExtProdId),
+      isvFamilyId: toHex(b.isvFamilyId),
+      reportData: toHex(b.reportData),
+    };
+  }
+  return {
+    kind: b.kind,
+    teeTcbSvn: toHex(b.teeTcbSvn),
+    mrSeam: toHex(b.mrSeam),
+    mrSignerSeam: toHex(b.mrSignerSeam),
+    seamAttributes: toHex(b.seamAttributes),
+    tdAttributes: toHex(b.tdAttributes),
+    tdAttributesDecoded: { debug: bit(b.tdAttributes, 0), septVeDisable: bit(b.tdAttributes, SEPT_VE_DISABLE_BIT), pks: bit(b.tdAttributes, 30), kl: bit(b.tdAttributes, 31), perfmon: bit(b.tdAttributes, 63) },
+    xfam: toHex(b.xfam),
+    mrTd: toHex(b.mrTd),
+    mrConfigId: toHex(b.mrConfigId),
+    mrOwner: toHex(b.mrOwner),
+    mrOwnerConfig: toHex(b.mrOwnerConfig),
+    rtmr0: toHex(b.rtmr[0]),
+    rtmr1: toHex(b.rtmr[1]),
+    rtmr2: toHex(b.rtmr[2]),
+    rtmr3: toHex(b.rtmr[3]),
+    reportData: toHex(b.reportData),
+    ...(b.teeTcbSvn2 ? { teeTcbSvn2: toHex(b.teeTcbSvn2) } : {}),
+    ...(b.mrServiceTd ? { mrServiceTd: toHex(b.mrServiceTd) } : {}),
+  };
+}
