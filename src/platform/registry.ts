@@ -3,12 +3,16 @@
  * Order matters for content detection: more specific formats first.
  */
 import type { Platform } from '../verify/types.ts';
+import { tdxPlatform } from '../verify/tdx/index.ts';
+import { sgxPlatform } from '../verify/sgx/index.ts';
 import { simPlatform } from '../verify/sim/index.ts';
 import { nitroPlatform } from '../verify/nitro/index.ts';
 import { snpPlatform } from '../verify/snp/index.ts';
 
 export const platforms: readonly Platform[] = [
   // registry entries (one per platform) go here
+  tdxPlatform as Platform,
+  sgxPlatform as Platform,
   nitroPlatform as Platform,
   snpPlatform as Platform,
   simPlatform as Platform,
