@@ -21,6 +21,7 @@
  * not depend on time); the per-document leaf signature is always verified.
  */
 import {
+  AttestError,
   BindingMismatch,
   CertificateInvalid,
   CollateralUnavailable,
@@ -100,19 +101,28 @@ function assertEcdsaSha384(c: X509Certificate, role: string): void {
   }
 }
 
+/** Extensions are decoded lazily by @peculiar/x509; a malformed one must surface as CertificateInvalid. */
+function ext<T extends x509.Extension>(c: X509Certificate, type: new (raw: BufferSource) => T, role: string): T | null {
+  try {
+    return c.getExtension(type);
+  } catch (e) {
+    throw new CertificateInvalid(role, `"${c.subject}" has a malformed ${type.name}: ${(e as Error).message}`, { subject: c.subject });
+  }
+}
+
 /** RFC 5280 §4.2.1.9 / §4.2.1.3: an issuer must be a CA allowed to sign certificates at this depth. */
 function assertCa(c: X509Certificate, role: string, intermediatesBelow: number): void {
-  const bc = c.getExtension(x509.BasicConstraintsExtension);
+  const bc = ext(c, x509.BasicConstraintsExtension, role);
   if (!bc || !bc.ca) throw new CertificateInvalid(role, `"${c.subject}" issues certificates but is not a CA (basicConstraints cA is not set)`, { subject: c.subject });
   if (bc.pathLength !== undefined && intermediatesBelow > bc.pathLength) {
     throw new CertificateInvalid(role, `"${c.subject}" path length constraint ${bc.pathLength} is exceeded (${intermediatesBelow} intermediate CA(s) below it)`, { subject: c.subject });
   }
-  const ku = c.getExtension(x509.KeyUsagesExtension);
+  const ku = ext(c, x509.KeyUsagesExtension, role);
   if (ku && !(ku.usages & x509.KeyUsageFlags.keyCertSign)) throw new CertificateInvalid(role, `"${c.subject}" key usage does not include keyCertSign`, { subject: c.subject });
 }
 
 function assertLeafUsage(c: X509Certificate): void {
-  const ku = c.getExtension(x509.KeyUsagesExtension);
+  const ku = ext(c, x509.KeyUsagesExtension, 'leaf');
   if (ku && !(ku.usages & x509.KeyUsageFlags.digitalSignature)) throw new CertificateInvalid('leaf', `"${c.subject}" key usage does not include digitalSignature`, { subject: c.subject });
 }
 
@@ -135,11 +145,11 @@ function roleOf(i: number, n: number): string {
   return i === 0 ? 'leaf' : i === n - 1 ? 'root' : 'intermediate';
 }
 
-function crlDistributionPoints(c: X509Certificate): string[] {
-  const ext = c.getExtension(x509.CRLDistributionPointsExtension);
-  if (!ext) return [];
+function crlDistributionPoints(c: X509Certificate, role: string): string[] {
+  const dps = ext(c, x509.CRLDistributionPointsExtension, role);
+  if (!dps) return [];
   const urls: string[] = [];
-  for (const dp of ext.distributionPoints) {
+  for (const dp of dps.distributionPoints) {
     for (const gn of dp.distributionPoint?.fullName ?? []) if (gn.uniformResourceIdentifier) urls.push(gn.uniformResourceIdentifier);
   }
   return urls;
@@ -191,7 +201,7 @@ async function checkRevocation(chain: X509Certificate[], ctx: VerifyContext, war
   for (let i = 0; i < chain.length - 1; i++) {
     const c = chain[i]!;
     const issuer = chain[i + 1]!;
-    const dps = crlDistributionPoints(c);
+    const dps = crlDistributionPoints(c, roleOf(i, chain.length));
     const crl = ctx.collateral.crls.find((x) => x.issuer === issuer.subject);
     if (!dps.length && !crl) continue;
     needed++;
@@ -242,7 +252,15 @@ const hexOrNull = (b: Uint8Array | null): string | null => (b ? toHex(b) : null)
 
 export async function verifyNitro(doc: NitroDocument, ctx: VerifyContext): Promise<Verified> {
   const warnings: string[] = [];
-  const { chain, rootSource } = await verifyNitroChain(doc, ctx);
+  let built: NitroChain;
+  try {
+    built = await verifyNitroChain(doc, ctx);
+  } catch (e) {
+    // Backstop for lazily decoded certificate fields in @peculiar/x509: never let a library error escape.
+    if (e instanceof AttestError) throw e;
+    throw new CertificateInvalid('chain', `cannot be processed: ${(e as Error).message}`);
+  }
+  const { chain, rootSource } = built;
   const leaf = chain[0]!;
 
   const key = await p384Key(leaf, 'leaf');
