@@ -8,6 +8,7 @@ import { sgxPlatform } from '../verify/sgx/index.ts';
 import { simPlatform } from '../verify/sim/index.ts';
 import { nitroPlatform } from '../verify/nitro/index.ts';
 import { snpPlatform } from '../verify/snp/index.ts';
+import { tpmPlatform } from '../verify/tpm/index.ts';
 
 export const platforms: readonly Platform[] = [
   // registry entries (one per platform) go here
@@ -15,5 +16,6 @@ export const platforms: readonly Platform[] = [
   sgxPlatform as Platform,
   nitroPlatform as Platform,
   snpPlatform as Platform,
+  tpmPlatform as Platform,
   simPlatform as Platform,
 ];
