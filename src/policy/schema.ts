@@ -113,7 +113,8 @@ function zodProblems(err: z.ZodError, locate: Locate | undefined): PolicyProblem
     const path = i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(document)';
     let message = i.message;
     if (i.code === 'unrecognized_keys') message = `unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-    const line = locate?.(i.path as (string | number)[]);
+    const at = (i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]!] : i.path) as (string | number)[];
+    const line = locate?.(at);
     return { path, message, ...(line ? { documentLine: line } : {}) };
   });
 }
