@@ -131,7 +131,7 @@ export function reportFields(o: ReportOptions): SnpReportFields {
 /** Encodes and signs a report with `key` (ECDSA P-384 / SHA-384 over [0, 0x2A0)). */
 export async function signReport(fields: SnpReportFields, key: CryptoKey): Promise<Uint8Array> {
   const unsigned = encodeSnpReport(fields);
-  const sig = new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-384' }, key, unsigned.subarray(0, 0x2a0)));
+  const sig = new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-384' }, key, unsigned.slice(0, 0x2a0) as Uint8Array<ArrayBuffer>));
   return encodeSnpReport({ ...fields, signature: snpSignatureFromRaw(sig) });
 }
 
