@@ -84,7 +84,12 @@ export function parseIssuerChain(text: string, what: string): X509Certificate[] 
       throw new CollateralInvalid(what, 'issuer chain is neither PEM nor URL-encoded PEM');
     }
   }
-  return parseCertificates(decoded, what);
+  try {
+    return parseCertificates(decoded, what);
+  } catch (e) {
+    if (e instanceof CollateralInvalid || (e as { code?: string }).code) throw e;
+    throw new CollateralInvalid(what, `PEM does not decode: ${(e as Error).message}`);
+  }
 }
 
 function isQuoteCollateralV3(v: unknown): v is Record<string, unknown> {

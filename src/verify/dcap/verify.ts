@@ -67,7 +67,13 @@ const gatherMemo = new WeakMap<CollateralSet, IntelCollateral>();
 function parsePckChain(pem: string): X509Certificate[] {
   let chain = chainMemo.get(pem);
   if (!chain) {
-    chain = parseCertificates(pem, 'pck-chain');
+    try {
+      chain = parseCertificates(pem, 'pck-chain');
+    } catch (e) {
+      // Corrupted PEM armour (bad base64) surfaces as a plain TypeError from the PEM decoder.
+      if (e instanceof AttestError) throw e;
+      throw new CertificateInvalid('pck-chain', `the quote's PCK chain PEM does not decode: ${(e as Error).message}`);
+    }
     if (chainMemo.size >= 256) chainMemo.clear();
     chainMemo.set(pem, chain);
   }
