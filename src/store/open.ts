@@ -69,6 +69,10 @@ interface Opened {
   dialect: StoreDialect;
   description: string;
   sqlite?: NodeSqliteHandle;
+  /** Set when migrations already ran for this (shared) connection. */
+  migrated?: boolean;
+  /** Closes (or, for a shared SQLite connection, releases) the database. */
+  release?: () => Promise<void>;
 }
 
 async function connect(target: DatabaseTarget, opts: OpenStoreOptions): Promise<Opened> {
@@ -95,6 +99,53 @@ async function connect(target: DatabaseTarget, opts: OpenStoreOptions): Promise<
     return { db, dialect: 'postgres', description };
   }
   const path = target.path === ':memory:' ? ':memory:' : resolve(target.path);
+  if (path === ':memory:') return openSqlite(path, opts);
+  // One connection per file per process: node:sqlite is synchronous, so a second connection in
+  // the same process waiting on the first one's write lock would block the event loop that the
+  // first one needs to finish (a self-deadlock until busy_timeout). Stores opened on the same file
+  // in one process share the connection and kysely's mutex; other processes use their own.
+  let shared = sqliteShared.get(path);
+  if (!shared) {
+    const entry: SharedSqlite = { refs: 0, opened: openSqlite(path, opts).then(async (o) => {
+      try {
+        if (opts.migrate !== false) await runMigrations(o, opts);
+      } catch (e) {
+        await o.db.destroy().catch(() => undefined);
+        throw e;
+      }
+      return { ...o, migrated: true };
+    }) };
+    entry.opened.catch(() => sqliteShared.delete(path));
+    sqliteShared.set(path, entry);
+    shared = entry;
+  }
+  shared.refs++;
+  const entry = shared;
+  let o: Opened;
+  try {
+    o = await entry.opened;
+  } catch (e) {
+    entry.refs--;
+    throw e;
+  }
+  return {
+    ...o,
+    release: async () => {
+      if (--entry.refs === 0) {
+        sqliteShared.delete(path);
+        await o.db.destroy();
+      }
+    },
+  };
+}
+
+interface SharedSqlite {
+  refs: number;
+  opened: Promise<Opened>;
+}
+const sqliteShared = new Map<string, SharedSqlite>();
+
+async function openSqlite(path: string, opts: OpenStoreOptions): Promise<Opened> {
   let handle: NodeSqliteHandle;
   try {
     if (path !== ':memory:') {
@@ -185,10 +236,10 @@ export async function openStore(database: string | { path: string }, opts: OpenS
   const codec = codecFor(o.dialect);
   let sessionKey: Uint8Array;
   try {
-    if (opts.migrate !== false) await runMigrations(o, opts);
+    if (opts.migrate !== false && !o.migrated) await runMigrations(o, opts);
     sessionKey = await internalKey(o.db, { codec, envelope }, SESSION_KEY_NAME, o.description);
   } catch (e) {
-    await o.db.destroy().catch(() => undefined);
+    await (o.release ? o.release() : o.db.destroy()).catch(() => undefined);
     throw e;
   }
   const ctx: RepoContext = { db: o.db, codec, envelope, sessionKey, ...(opts.logger ? { logger: opts.logger } : {}) };
@@ -251,7 +302,7 @@ export async function openStore(database: string | { path: string }, opts: OpenS
       if (closed) return;
       closed = true;
       sessionKey.fill(0);
-      await o.db.destroy();
+      await (o.release ? o.release() : o.db.destroy());
     },
   };
 }
