@@ -4,6 +4,9 @@ import { Exit, UsageError } from './exit.ts';
 import { writeErr } from './io.ts';
 import { registerVerify } from './commands/verify.ts';
 import { registerPlatforms } from './commands/platforms.ts';
+import { registerKbs } from './commands/kbs.ts';
+import { registerGetResource } from './commands/get-resource.ts';
+import { registerKeep } from './commands/keep.ts';
 
 export function buildProgram(): Command {
   const program = new Command('teataster')
@@ -13,7 +16,10 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerVerify(program);
   registerPlatforms(program);
+  registerKeep(program);
   // command registrations (one line per command module) go here
+  registerKbs(program);
+  registerGetResource(program);
   return program;
 }
 

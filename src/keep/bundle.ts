@@ -145,6 +145,19 @@ export function parseBundle(bytes: Uint8Array): KeepBundle {
   return { ...r.data, format: BUNDLE_FORMAT, version: BUNDLE_VERSION, manifest };
 }
 
+/** The public JWK the bundle's protected header names as signer (unverified: pin it, then verify). */
+export function bundleSignerJwk(b: KeepBundle): JWK {
+  let header;
+  try {
+    header = decodeProtectedHeader(b.signature);
+  } catch {
+    throw new SignatureInvalid('keep bundle signature', 'protected header is not decodable');
+  }
+  const jwk = header.jwk as JWK | undefined;
+  if (!jwk) throw new SignatureInvalid('keep bundle signature', 'no signer jwk in protected header');
+  return jwk.kty === 'EC' ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } : { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
+}
+
 export interface VerifiedBundle {
   bundle: KeepBundle;
   manifest: Manifest;

@@ -1,7 +1,7 @@
 /**
  * Canonical JSON for signed Keep structures: object keys sorted by UTF-16 code units, no
- * whitespace, integers only (RFC 8785 "JCS" restricted to the values a manifest can hold, so the
- * output equals JCS for them). Signing canonical bytes means a bundle re-serialised by another JSON
+ * whitespace, numbers in ECMAScript form (RFC 8785 "JCS": for the JSON values we sign, this is
+ * exactly JCS). Signing canonical bytes means a bundle re-serialised by another JSON
  * library still verifies.
  */
 export function canonicalJson(value: unknown): string {
@@ -10,8 +10,8 @@ export function canonicalJson(value: unknown): string {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
-      if (!Number.isSafeInteger(value)) throw new TypeError(`canonical JSON: only safe integers are allowed, got ${value}`);
-      return String(value);
+      if (!Number.isFinite(value)) throw new TypeError(`canonical JSON: non-finite number ${value}`);
+      return JSON.stringify(value);
     case 'string':
       return JSON.stringify(value);
     case 'object': {
