@@ -9,9 +9,12 @@ import { simPlatform } from '../verify/sim/index.ts';
 import { nitroPlatform } from '../verify/nitro/index.ts';
 import { snpPlatform } from '../verify/snp/index.ts';
 import { tpmPlatform } from '../verify/tpm/index.ts';
+import { azSnpVtpmPlatform, azTdxVtpmPlatform } from './azure/index.ts';
 
 export const platforms: readonly Platform[] = [
   // registry entries (one per platform) go here
+  azSnpVtpmPlatform as Platform,
+  azTdxVtpmPlatform as Platform,
   tdxPlatform as Platform,
   sgxPlatform as Platform,
   nitroPlatform as Platform,

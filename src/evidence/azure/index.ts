@@ -1,0 +1,2 @@
+export * from './hcl.ts';
+export * from './bundle.ts';
