@@ -70,7 +70,7 @@ export async function startSwtpm(banks = 'sha1,sha256,sha384'): Promise<Swtpm> {
     await run('swtpm_setup', ['--tpm2', '--tpmstate', state, '--create-ek-cert', '--config', join(dir, 'swtpm_setup.conf'), '--overwrite', '--pcr-banks', banks], { timeout: 60_000 });
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`swtpm_setup failed (is swtpm-tools installed? .ci/run installs swtpm swtpm-tools): ${(e as Error).message}`);
+    throw new Error(`swtpm_setup failed (is swtpm-tools installed? .ci/run installs swtpm swtpm-tools): ${(e as Error).message}`, { cause: e });
   }
   const port = await freePortPair();
   const child = spawn('swtpm', ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear', '--tpmstate', `dir=${state}`], { stdio: ['ignore', 'ignore', 'pipe'] });
