@@ -13,11 +13,11 @@
  * to read keeps/<name>/key), `readResource` its resource store.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AttestError, BindingMismatch, ErrorCode, ab, bytesEqual, fromUtf8, randomBytes, sha384, subtle, toHex, utf8, x509 } from '../core/index.ts';
+import { AttestError, BindingMismatch, ErrorCode, ab, bytesEqual, concatBytes, ecdsaRawToDer, fromUtf8, randomBytes, sha384, subtle, toHex, utf8, x509 } from '../core/index.ts';
 import { PROBLEM_BASE, type TeePubKey } from '../protocol/index.ts';
 import { verifyBundle } from './bundle.ts';
 import { canonicalJson } from './canonical-json.ts';
-import { derOctets, derSequence, derSmallInt, derUtf8 } from './der.ts';
+import { derOctets, derOid, derSequence, derSmallInt, derUtf8, readTlv, sameLengthPlaceholderOid, tlv } from './der.ts';
 import { KEEP_NAME, keepResourcePaths } from './manifest.ts';
 import { tenantThumbprint } from './tenant-key.ts';
 
@@ -43,7 +43,7 @@ export interface KeepTokenFacts {
 }
 
 export interface KeepCaOptions {
-  /** The CA's private signing key (ECDSA P-256/P-384, or RSA). */
+  /** The CA's private signing key: ECDSA (P-256, P-384, P-521) or RSASSA-PKCS1-v1_5. */
   caKey: CryptoKey;
   /** The CA certificate (PEM); its subject becomes the issuer. */
   caCertPem: string;
@@ -123,6 +123,8 @@ export async function keepAttestationValue(keep: string, facts: KeepTokenFacts, 
 
 /** Issues a Keep certificate (the route handler's core, usable without HTTP). */
 export async function issueKeepCertificate(opts: KeepCaOptions, token: string, req: KeepCertificateRequest): Promise<IssuedKeepCertificate> {
+  const caAlg = opts.caKey.algorithm.name;
+  if (caAlg !== 'ECDSA' && caAlg !== 'RSASSA-PKCS1-v1_5') throw new AttestError(ErrorCode.ConfigInvalid, `keep CA key must be ECDSA or RSASSA-PKCS1-v1_5, not ${caAlg}`);
   const now = opts.now?.() ?? new Date();
   if (!KEEP_NAME.test(req.keep)) throw new AttestError(ErrorCode.ConfigInvalid, `"${req.keep}" is not a Keep name`);
   const facts = await opts.verifyToken(token, now);
@@ -176,10 +178,45 @@ export async function issueKeepCertificate(opts: KeepCaOptions, token: string, r
       new x509.SubjectAlternativeNameExtension(names, false),
       await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.publicKey),
-      new x509.Extension(KEEP_ATTESTATION_OID, false, ab(await keepAttestationValue(req.keep, facts, v.manifestSha384))),
+      new x509.Extension(PLACEHOLDER_OID, false, ab(await keepAttestationValue(req.keep, facts, v.manifestSha384))),
     ],
   });
-  return { certificate: cert.toString('pem'), ca: [ca.toString('pem')], notAfter: notAfter.toISOString(), serial };
+  const der = await withRealOid(new Uint8Array(cert.rawData), opts.caKey);
+  return { certificate: new x509.X509Certificate(ab(der)).toString('pem'), ca: [ca.toString('pem')], notAfter: notAfter.toISOString(), serial };
+}
+
+/*
+ * @peculiar/x509 re-parses extensions while generating a certificate and cannot round-trip OID arcs
+ * above 2^53 (a 2.25 UUID arc is ~2^122). So the certificate is generated with a placeholder OID of
+ * identical DER length, the placeholder is replaced in the TBSCertificate, and the TBS is signed
+ * again (RFC 5280 §4.1: signatureValue is computed over the DER TBSCertificate).
+ */
+const PLACEHOLDER_OID = sameLengthPlaceholderOid(KEEP_ATTESTATION_OID);
+
+function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number[] {
+  const out: number[] = [];
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    out.push(i);
+  }
+  return out;
+}
+
+async function withRealOid(certDer: Uint8Array, caKey: CryptoKey): Promise<Uint8Array> {
+  const outer = readTlv(certDer, 0);
+  const tbsEl = readTlv(certDer, outer.contentStart);
+  const algEl = readTlv(certDer, tbsEl.end);
+  const tbs = certDer.slice(tbsEl.start, tbsEl.end);
+  const placeholder = derOid(PLACEHOLDER_OID);
+  const real = derOid(KEEP_ATTESTATION_OID);
+  const at = indexOfBytes(tbs, placeholder);
+  if (at.length !== 1 || placeholder.length !== real.length) throw new AttestError(ErrorCode.Internal, 'keep certificate: attestation extension placeholder not found exactly once');
+  tbs.set(real, at[0]!);
+  const a = caKey.algorithm as EcKeyAlgorithm & RsaHashedKeyAlgorithm;
+  const alg = signingAlgorithm(caKey) as EcdsaParams;
+  const rawSig = new Uint8Array(await subtle().sign(a.name === 'ECDSA' ? { name: 'ECDSA', hash: alg.hash } : { name: a.name }, caKey, ab(tbs)));
+  const sig = a.name === 'ECDSA' ? ecdsaRawToDer(rawSig) : rawSig;
+  return tlv(0x30, concatBytes(tbs, certDer.subarray(algEl.start, algEl.end), tlv(0x03, concatBytes(new Uint8Array([0]), sig))));
 }
 
 /** Registers POST /kbs/v0/keep/certificate on the KBS's fastify instance. */

@@ -38,3 +38,29 @@ export function derOid(dotted: string): Uint8Array {
   for (const a of arcs.slice(2)) push(a);
   return tlv(0x06, new Uint8Array(body));
 }
+
+/** Reads one TLV at `p` (definite lengths only); returns the element's full extent and its content. */
+export function readTlv(b: Uint8Array, p: number): { tag: number; start: number; contentStart: number; end: number } {
+  const start = p;
+  if (p + 2 > b.length) throw new RangeError('DER: truncated');
+  const tag = b[p++]!;
+  let n = b[p++]!;
+  if (n & 0x80) {
+    const k = n & 0x7f;
+    if (k === 0 || k > 4 || p + k > b.length) throw new RangeError('DER: bad length');
+    n = 0;
+    for (let i = 0; i < k; i++) n = n * 256 + b[p++]!;
+  }
+  if (p + n > b.length) throw new RangeError('DER: content runs past the end');
+  return { tag, start, contentStart: p, end: p + n };
+}
+
+/** A placeholder OID (small arcs under 1.3.6.1.4.1) whose DER encoding has the same length as `oid`. */
+export function sameLengthPlaceholderOid(oid: string): string {
+  const target = derOid(oid).length - 2;
+  const base = [1, 3, 6, 1, 4, 1];
+  const arcs = [...base];
+  // 1.3 encodes as one byte; each further arc < 128 as one byte.
+  while (arcs.length - 1 < target) arcs.push(arcs.length === base.length ? 0x7e : 0x7f);
+  return arcs.join('.');
+}
