@@ -16,3 +16,4 @@ export {
 } from './master-key.ts';
 export { validateResourcePath } from './resource-path.ts';
 export { FsCollateralCache, defaultCacheDir } from './fs-cache.ts';
+export { keyRingStorage, referenceValueStore } from './adapters.ts';

@@ -1,5 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import { AttestError, ErrorCode } from '../core/errors.ts';
+import { normalizeReferenceValue, REF_NAME, REFERENCE_VALUE_KINDS } from '../policy/refs.ts';
 import { affected, startsWith, type RepoContext } from './context.ts';
 import type { AttestationPoliciesTable, ReferenceValuesTable, ResourcePoliciesTable } from './schema.ts';
 import type {
@@ -107,7 +108,7 @@ export function attestationPolicyRepository(ctx: RepoContext): AttestationPolicy
   };
 }
 
-const KINDS: readonly ReferenceValueKind[] = ['digest', 'svn', 'string', 'list', 'number', 'boolean', 'json'];
+const KINDS: readonly ReferenceValueKind[] = REFERENCE_VALUE_KINDS;
 
 export function referenceValueRepository(ctx: RepoContext): ReferenceValueRepository {
   const { db, codec } = ctx;
@@ -123,10 +124,13 @@ export function referenceValueRepository(ctx: RepoContext): ReferenceValueReposi
   });
   return {
     async put(rv) {
-      nonEmpty('reference value name', rv.name, 256);
+      // Same rules as src/policy's in-memory store, so the database only ever holds canonical
+      // values (hex lowercased, lists de-duplicated) whichever path wrote them.
+      if (typeof rv.name !== 'string' || !REF_NAME.test(rv.name)) throw new AttestError(ErrorCode.ConfigInvalid, `invalid reference value name ${JSON.stringify(rv.name)} (expected ${REF_NAME.source})`, { name: rv.name });
       if (!KINDS.includes(rv.kind)) throw new AttestError(ErrorCode.ConfigInvalid, `reference value kind ${JSON.stringify(rv.kind)} is not one of ${KINDS.join(', ')}`, { kind: rv.kind });
       if (rv.value === undefined) throw new AttestError(ErrorCode.ConfigInvalid, `reference value ${rv.name} has no value`);
-      const json = codec.json(rv.value);
+      for (const [field, v] of [['source', rv.source], ['addedBy', rv.addedBy]] as const) nonEmpty(`reference value ${field}`, v);
+      const json = codec.json(normalizeReferenceValue(rv.kind, rv.value));
       if (json.length > MAX_POLICY_BYTES) throw new AttestError(ErrorCode.LimitExceeded, `reference value ${rv.name} is too large`, { name: rv.name });
       const row = {
         name: rv.name,
