@@ -64,11 +64,14 @@ export interface MeasurementRequirement {
 
 const CEL_STRING = (s: string): string => JSON.stringify(s);
 
-/** Builds the default release CEL: affirming attestation, the platform, and each measurement. */
-export function releasePolicy(platform: string, measurements: MeasurementRequirement[]): string {
+/**
+ * Builds the default release CEL: the attestation status (affirming; "warning" too only when
+ * asked), the platform, and each measurement.
+ */
+export function releasePolicy(platform: string, measurements: MeasurementRequirement[], opts: { allowWarning?: boolean } = {}): string {
   if (!/^[a-z0-9-]{1,32}$/.test(platform)) throw new AttestError(ErrorCode.ConfigInvalid, `invalid platform ${platform}`);
   if (measurements.length === 0) throw new AttestError(ErrorCode.ConfigInvalid, 'a Keep release policy needs at least one measurement (or give --policy)');
-  const parts = ['status == "affirming"', `platform == ${CEL_STRING(platform)}`];
+  const parts = [opts.allowWarning ? 'status in ["affirming", "warning"]' : 'status == "affirming"', `platform == ${CEL_STRING(platform)}`];
   for (const m of measurements) {
     if (!/^[a-z0-9]+(\.[a-z0-9]+)+$/.test(m.name)) throw new AttestError(ErrorCode.ConfigInvalid, `invalid measurement name ${m.name}`);
     const vals = m.values.map((v) => v.toLowerCase());

@@ -109,10 +109,11 @@ export function registerKeep(program: Command): void {
     .option('--policy <cel-file>', 'release policy (CEL over the attestation result)')
     .option('--platform <id>', 'platform for the generated policy (sim, snp, tdx, tpm, …)')
     .option('--measurement <name=hex>', 'accepted measurement for the generated policy (repeatable)', collect, [])
+    .option('--allow-warning', 'generated policy also accepts attestation status "warning" (e.g. the sim TEE, stale collateral)')
     .option('--workload-key <file>', 'workload key written by package (default <bundle>.key)')
     .option('--tenant-key <jwk>', 'tenant public JWK the Keep must accept (default: the bundle\'s signer)')
     .option('--json', 'machine-readable output')
-    .action(async (path: string, opts: { kbs: string; tokenFile?: string; policy?: string; platform?: string; measurement: string[]; workloadKey?: string; tenantKey?: string; json?: boolean }) => {
+    .action(async (path: string, opts: { kbs: string; tokenFile?: string; policy?: string; platform?: string; measurement: string[]; allowWarning?: boolean; workloadKey?: string; tenantKey?: string; json?: boolean }) => {
       const bundle = await readInput(path, 'bundle');
       let policy: string;
       if (opts.policy) {
@@ -120,7 +121,7 @@ export function registerKeep(program: Command): void {
         policy = (await readText(opts.policy, 'policy')).trim();
       } else {
         if (!opts.platform || opts.measurement.length === 0) throw new UsageError('a release policy is required: --policy <cel-file>, or --platform <id> with --measurement name=hex');
-        policy = releasePolicy(opts.platform, parseMeasurements(opts.measurement));
+        policy = releasePolicy(opts.platform, parseMeasurements(opts.measurement), { allowWarning: Boolean(opts.allowWarning) });
       }
       let tenantJwk: string;
       if (opts.tenantKey) {
