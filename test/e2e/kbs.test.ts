@@ -1,0 +1,263 @@
+/**
+ * The KBS end to end: a real server on 127.0.0.1:0, a real database (SQLite file; PostgreSQL too
+ * when TEATASTER_TEST_PG_URL is set), the sim TEE, and the RCAR client or raw protocol messages.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { flattenedDecrypt } from 'jose';
+import { createSimAttester, type Attester } from '../../src/attester/index.ts';
+import { evidenceSourceOf } from '../../src/cli/commands/get-resource.ts';
+import { randomBytes, utf8 } from '../../src/core/index.ts';
+import { ADMIN_ROUTES } from '../../src/kbs/index.ts';
+import { generateTeeKeyPair, KbsClient, KbsRequestFailed, TEE_KEY_KINDS, type TeeKeyKind } from '../../src/protocol/index.ts';
+import { adminCreds, postgresDb, rawAttest, rawAuth, simAttesterIn, simEvidenceFor, sqliteDb, startTestKbs, type AdminCreds, type TestDb, type TestKbs } from './kbs-support.ts';
+
+const PG = process.env.TEATASTER_TEST_PG_URL;
+
+async function expectFailure(p: Promise<unknown>, status: number, code?: string): Promise<KbsRequestFailed> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof KbsRequestFailed, `expected KbsRequestFailed, got ${(e as Error).stack}`);
+    assert.equal(e.status, status, e.message);
+    if (code) assert.equal(e.code, code, e.message);
+    return e;
+  }
+  assert.fail(`expected HTTP ${status}`);
+}
+
+function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void {
+  describe(`KBS end to end (${kind})`, () => {
+    let db: TestDb;
+    let kbs: TestKbs;
+    let admin: AdminCreds;
+    let adminToken: string;
+    let dir: string;
+    let attester: Attester;
+    const masterKey = randomBytes(32);
+    const secret = utf8(`s3cret-${kind}-${Date.now()}`);
+
+    const adminFetch = async (method: string, path: string, body?: unknown, token = adminToken) =>
+      fetch(`${kbs.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': typeof body === 'string' ? 'application/octet-stream' : 'application/json' } : {}) }, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+
+    const client = (opts: { keyKind?: TeeKeyKind; a?: Attester } = {}) => new KbsClient({ url: kbs.url, source: evidenceSourceOf(opts.a ?? attester), ...(opts.keyKind ? { keyKind: opts.keyKind } : {}) });
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'teataster-sim-'));
+      const sim = await simAttesterIn(dir);
+      attester = sim.attester;
+      admin = await adminCreds();
+      adminToken = await admin.token();
+      db = await makeDb();
+      kbs = await startTestKbs(db, { admin, simThumbprints: [sim.thumbprint], masterKey });
+      let r = await adminFetch('POST', '/kbs/v0/resource/default/key/one', new TextDecoder().decode(secret));
+      assert.equal(r.status, 200, await r.text());
+      r = await adminFetch('PUT', '/kbs/v0/admin/resource-policies', { glob: 'default/**', cel: 'platform == "sim" && status != "contraindicated"' });
+      assert.equal(r.status, 200, await r.text());
+      r = await adminFetch('PUT', '/kbs/v0/admin/resource-policies', { glob: 'prod/*/*', cel: 'platform == "snp" && !simulated && status == "affirming"' });
+      assert.equal(r.status, 200, await r.text());
+      r = await adminFetch('POST', '/kbs/v0/resource/prod/key/db', 'prod-secret-value');
+      assert.equal(r.status, 200, await r.text());
+    });
+    after(async () => {
+      await kbs?.close();
+      await db?.drop();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('releases a secret after a full sim handshake (cookie), and again by EAR token (passport)', async () => {
+      const c = client();
+      assert.deepEqual(await c.getResource('default/key/one'), secret);
+      const passport = new KbsClient({ url: kbs.url, source: evidenceSourceOf(attester), token: c.token!, key: c.keyPair! });
+      assert.deepEqual(await passport.getResource('default/key/one', { bearer: true }), secret);
+      const audit = (await (await adminFetch('GET', '/kbs/v0/admin/audit?kind=release,attestation')).json()) as { events: { kind: string; verdict: string }[] };
+      assert.ok(audit.events.some((e) => e.kind === 'release' && e.verdict === 'released'));
+      assert.ok(audit.events.some((e) => e.kind === 'attestation'));
+    });
+
+    it('encrypts to every tee-pubkey type; jose decrypts each JWE', async () => {
+      for (const kindK of TEE_KEY_KINDS) {
+        const key = await generateTeeKeyPair(kindK);
+        const a = await rawAuth(kbs.url);
+        const ev = await simEvidenceFor(attester, key.publicJwk, a.nonce);
+        const att = await rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: ev, additional_evidence: '' } });
+        assert.equal(att.status, 200, JSON.stringify(att.json));
+        const res = await fetch(`${kbs.url}/kbs/v0/resource/default/key/one`, { headers: { cookie: a.cookie } });
+        assert.equal(res.status, 200);
+        const jwe = (await res.json()) as { protected: string; encrypted_key: string; iv: string; ciphertext: string; tag: string };
+        const hdr = JSON.parse(Buffer.from(jwe.protected, 'base64url').toString()) as { alg: string; enc: string };
+        assert.equal(hdr.enc, 'A256GCM');
+        assert.equal(hdr.alg, kindK === 'RSA' ? 'RSA-OAEP-256' : 'ECDH-ES+A256KW');
+        const { plaintext } = await flattenedDecrypt(jwe, key.privateKey);
+        assert.deepEqual(new Uint8Array(plaintext), secret, kindK);
+      }
+    });
+
+    it('refuses a replayed nonce (single use)', async () => {
+      const key = await generateTeeKeyPair('P-256');
+      const a = await rawAuth(kbs.url);
+      const body = { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, key.publicJwk, a.nonce), additional_evidence: '' } };
+      assert.equal((await rawAttest(kbs.url, a.cookie, body)).status, 200);
+      const again = await rawAttest(kbs.url, a.cookie, body);
+      assert.equal(again.status, 401);
+      assert.equal(again.json.type, 'https://teataster.dev/problems/nonce-replayed');
+    });
+
+    it('refuses an expired session', async () => {
+      const key = await generateTeeKeyPair('P-256');
+      const a = await rawAuth(kbs.url);
+      const body = { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, key.publicJwk, a.nonce), additional_evidence: '' } };
+      kbs.clock.offsetMs = 301_000;
+      try {
+        const r = await rawAttest(kbs.url, a.cookie, body);
+        assert.equal(r.status, 401);
+        assert.equal(r.json.type, 'https://teataster.dev/problems/session-expired');
+      } finally {
+        kbs.clock.offsetMs = 0;
+      }
+    });
+
+    it('refuses evidence bound to another nonce (report-data binding)', async () => {
+      const key = await generateTeeKeyPair('P-256');
+      const a = await rawAuth(kbs.url);
+      const other = await rawAuth(kbs.url);
+      const r = await rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, key.publicJwk, other.nonce), additional_evidence: '' } });
+      assert.equal(r.status, 401);
+      assert.equal(r.json.code, 'ERR_BINDING_MISMATCH');
+    });
+
+    it('refuses a tee-pubkey that the evidence does not bind', async () => {
+      const bound = await generateTeeKeyPair('P-256');
+      const swapped = await generateTeeKeyPair('P-256');
+      const a = await rawAuth(kbs.url);
+      const r = await rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': swapped.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, bound.publicJwk, a.nonce), additional_evidence: '' } });
+      assert.equal(r.status, 401);
+      assert.equal(r.json.code, 'ERR_BINDING_MISMATCH');
+    });
+
+    it('refuses tampered evidence and evidence from an unpinned sim key', async () => {
+      const key = await generateTeeKeyPair('P-256');
+      let a = await rawAuth(kbs.url);
+      const ev = await simEvidenceFor(attester, key.publicJwk, a.nonce);
+      const body = JSON.parse(Buffer.from(ev.payload as string, 'base64url').toString()) as Record<string, unknown>;
+      body.svn = 99;
+      const tampered = { ...ev, payload: Buffer.from(JSON.stringify(body)).toString('base64url') };
+      let r = await rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: tampered, additional_evidence: '' } });
+      assert.equal(r.status, 401);
+      assert.equal(r.json.code, 'ERR_SIGNATURE_INVALID');
+
+      const otherDir = await mkdtemp(join(tmpdir(), 'teataster-sim-other-'));
+      try {
+        const stranger = createSimAttester({ dir: otherDir });
+        a = await rawAuth(kbs.url);
+        r = await rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(stranger, key.publicJwk, a.nonce), additional_evidence: '' } });
+        assert.equal(r.status, 401);
+        assert.equal(r.json.code, 'ERR_ROOT_NOT_TRUSTED');
+      } finally {
+        await rm(otherDir, { recursive: true, force: true });
+      }
+    });
+
+    it('denies by resource policy with 403 listing every failed rule, without leaking the secret', async () => {
+      const c = client();
+      const e = await expectFailure(c.getResource('prod/key/db'), 403, 'ERR_POLICY_DENIED');
+      const p = e.problem!;
+      assert.equal(p.type, 'https://teataster.dev/problems/resource-policy-denied');
+      const rules = (p.violations ?? []).map((v) => v.rule);
+      // platform == "snp" and !simulated fail for the sim TEE; both are listed
+      assert.ok(rules.includes('prod/*/*#1') && rules.includes('prod/*/*#2'), JSON.stringify(p.violations));
+      assert.ok(!JSON.stringify(p).includes('prod-secret-value'));
+      // no policy covers the path at all: closed by default
+      await expectFailure(c.getResource('other/key/x'), 403, 'ERR_POLICY_DENIED');
+    });
+
+    it('denies by attestation policy (the default policy rejects simulated TEEs) with reasons', async () => {
+      const saved = await kbs.store.attestationPolicies.get('sim');
+      await kbs.store.attestationPolicies.delete('sim');
+      try {
+        const e = await expectFailure(client().handshake(), 403, 'ERR_POLICY_DENIED');
+        assert.equal(e.problem!.type, 'https://teataster.dev/problems/attestation-policy-denied');
+        assert.ok((e.problem!.violations ?? []).length >= 1);
+      } finally {
+        await kbs.store.attestationPolicies.set('sim', saved!.document, 'test');
+      }
+    });
+
+    it('answers 404 for a missing resource the policy allows', async () => {
+      await expectFailure(client().getResource('default/key/absent'), 404, 'ERR_NOT_FOUND');
+    });
+
+    it('answers 401 on every admin route without a valid admin token, 403 without the role', async () => {
+      const outsider = await adminCreds('ES256');
+      const foreign = await outsider.token();
+      const expired = await admin.token(['admin'], { expSeconds: -3600 });
+      for (const r of ADMIN_ROUTES) {
+        const url = r.url.replace(':repository', 'default').replace(':type', 'key').replace(':tag', 'one').replace(':tee', 'sim').replace(':name', 'x');
+        for (const auth of [undefined, 'Bearer not-a-jwt', `Bearer ${foreign}`, `Bearer ${expired}`]) {
+          const res = await fetch(`${kbs.url}${url}`, { method: r.method, headers: { ...(auth ? { authorization: auth } : {}), ...(r.method === 'GET' || r.method === 'DELETE' ? {} : { 'content-type': 'application/json' }) }, ...(r.method === 'GET' || r.method === 'DELETE' ? {} : { body: '{}' }) });
+          assert.equal(res.status, 401, `${r.method} ${url} with ${auth?.slice(0, 20) ?? 'no token'}`);
+          assert.match(res.headers.get('content-type') ?? '', /application\/problem\+json/);
+        }
+      }
+      const auditor = await admin.token(['auditor']);
+      assert.equal((await adminFetch('POST', '/kbs/v0/resource/default/key/x', 'v', auditor)).status, 403);
+      assert.equal((await adminFetch('GET', '/kbs/v0/admin/audit', undefined, auditor)).status, 200);
+    });
+
+    it('serves health, readiness, metrics and the OpenAPI document', async () => {
+      assert.equal((await fetch(`${kbs.url}/healthz`)).status, 200);
+      assert.equal((await fetch(`${kbs.url}/readyz`)).status, 200);
+      const m = await (await fetch(`${kbs.url}/metrics`)).text();
+      assert.match(m, /teataster_kbs_handshakes_total\{step="attest",outcome="ok"\} \d+/);
+      assert.match(m, /teataster_kbs_releases_total/);
+      assert.match(m, /teataster_kbs_refusals_total/);
+      const o = (await (await fetch(`${kbs.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+      assert.equal(o.openapi, '3.1.0');
+      assert.ok(o.paths['/kbs/v0/attest']);
+    });
+
+    it('keeps secrets encrypted at rest', async () => {
+      const info = await kbs.store.resources.info('default/key/one');
+      assert.ok(info);
+      // The database file/rows never hold the plaintext: checked through a raw dump below.
+      if (kind === 'sqlite') {
+        const { readFile } = await import('node:fs/promises');
+        const dump = await readFile(db.url);
+        assert.equal(Buffer.from(dump).indexOf(Buffer.from(secret)), -1);
+      }
+    });
+
+    if (kind === 'postgres') {
+      it('serves one handshake across two instances on one database (auth on A, attest on B, resource on A)', async () => {
+        const sim2 = await simAttesterIn(dir);
+        const b = await startTestKbs(db, { admin, simThumbprints: [sim2.thumbprint], masterKey, seed: false });
+        try {
+          const key = await generateTeeKeyPair('P-384');
+          const a = await rawAuth(kbs.url);
+          const att = await rawAttest(b.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, key.publicJwk, a.nonce), additional_evidence: '' } });
+          assert.equal(att.status, 200, JSON.stringify(att.json));
+          const res = await fetch(`${kbs.url}/kbs/v0/resource/default/key/one`, { headers: { cookie: a.cookie } });
+          assert.equal(res.status, 200, await res.clone().text());
+          const { plaintext } = await flattenedDecrypt((await res.json()) as never, key.privateKey);
+          assert.deepEqual(new Uint8Array(plaintext), secret);
+          // The nonce is spent database-wide: a replay on A fails after B consumed it.
+          const replay = await rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, key.publicJwk, a.nonce), additional_evidence: '' } });
+          assert.equal(replay.status, 401);
+          // B verifies a token A issued (passport mode across replicas).
+          const c = client();
+          await c.handshake();
+          const passport = new KbsClient({ url: b.url, source: evidenceSourceOf(attester), token: c.token!, key: c.keyPair! });
+          assert.deepEqual(await passport.getResource('default/key/one', { bearer: true }), secret);
+        } finally {
+          await b.close();
+        }
+      });
+    }
+  });
+}
+
+suite('sqlite', sqliteDb);
+if (PG) suite('postgres', () => postgresDb(PG));
