@@ -3,13 +3,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey as JoseKey, type JWK } from 'jose';
-import pg from 'pg';
+import { createRequire } from 'node:module';
 import { createSimAttester, type Attester } from '../../src/attester/index.ts';
 import { randomBytes, toHex } from '../../src/core/index.ts';
 import { createKbsServer, createPolicyEngine, DEV_SIM_POLICY, validateConfig, type KbsConfigInput, type KbsServer } from '../../src/kbs/index.ts';
 import { computeReportData, KBS_PROTOCOL_VERSION, toReportDataField, type TeePubKey } from '../../src/protocol/index.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { simKeyThumbprint } from '../../src/verify/sim/index.ts';
+
+interface PgClient {
+  connect(): Promise<void>;
+  query(sql: string): Promise<unknown>;
+  end(): Promise<void>;
+}
+// pg ships no type declarations; the two calls used here are typed by hand.
+const pg = createRequire(import.meta.url)('pg') as { Client: new (o: { connectionString: string }) => PgClient };
 
 export interface AdminCreds {
   publicJwk: JWK;
