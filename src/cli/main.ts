@@ -7,6 +7,8 @@ import { registerPlatforms } from './commands/platforms.ts';
 import { registerKbs } from './commands/kbs.ts';
 import { registerGetResource } from './commands/get-resource.ts';
 import { registerKeep } from './commands/keep.ts';
+import { registerToken } from './commands/token.ts';
+import { registerRefs } from './commands/refs.ts';
 
 export function buildProgram(): Command {
   const program = new Command('teataster')
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   // command registrations (one line per command module) go here
   registerKbs(program);
   registerGetResource(program);
+  registerToken(program);
+  registerRefs(program);
   return program;
 }
 

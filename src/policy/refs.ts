@@ -137,6 +137,9 @@ export class MemoryReferenceValueStore implements ReferenceValueStore {
   async get(name: string): Promise<ReferenceValue | undefined> {
     return this.#rows.get(name);
   }
+  has(name: string): boolean {
+    return this.#rows.has(name);
+  }
   async list(opts: { prefix?: string; now?: Date } = {}): Promise<ReferenceValue[]> {
     return [...this.#rows.values()]
       .filter((r) => (opts.prefix ? r.name.startsWith(opts.prefix) : true))

@@ -2,7 +2,9 @@
  * `teataster verify` — the CLI contract of issue 2 (keep stable; extend compatibly):
  *   teataster verify <evidence-file> [--platform p] [--collateral <file-or-dir>]... [--at <ISO>]
  *     [--report-data <hex>] [--allow-debug] [--offline] [--require-crl] [--json]
+ *     [--policy <file|default> [--refs <file>] [--token [--token-key <jwk-file>]]]   (appraisal, issue 5)
  * Exit: 0 verified, 1 rejected, 2 usage error / unreadable file.
+ * With --policy: 0 affirming, 3 warning, 1 rejected or contraindicated (or none), 2 usage / invalid policy.
  */
 import type { Command } from 'commander';
 import { classifyCollateral, emptyCollateral } from '../../collateral/index.ts';
@@ -13,6 +15,7 @@ import { FsCollateralCache } from '../../store/fs-cache.ts';
 import { Exit, UsageError } from '../exit.ts';
 import { readCollateralPaths, readInput, writeOut } from '../io.ts';
 import { renderFailure, renderVerified } from '../render.ts';
+import { applyAppraisal, addAppraisalOptions, prepareAppraisal, type AppraisalCliOptions } from './appraise.ts';
 
 export interface VerifyCliOptions {
   platform?: string;
@@ -157,9 +160,16 @@ export function addVerifyOptions(cmd: Command): Command {
 }
 
 export function registerVerify(program: Command): void {
-  addVerifyOptions(program.command('verify <evidence-file>').description('verify TEE evidence cryptographically and print its claims')).action(
-    async (file: string, opts: VerifyCliOptions) => {
-      const outcome = await runVerify(file, opts);
+  addAppraisalOptions(addVerifyOptions(program.command('verify <evidence-file>').description('verify TEE evidence cryptographically and print its claims; with --policy, appraise them'))).action(
+    async (file: string, opts: VerifyCliOptions & AppraisalCliOptions) => {
+      // Appraisal: load the policy first (an invalid policy is a usage error), and let the policy
+      // rather than the verifier decide about debug TEEs so the result explains it.
+      const prepared = await prepareAppraisal(opts);
+      const outcome = await runVerify(file, prepared ? { ...opts, allowDebug: true } : opts);
+      if (prepared) {
+        process.exitCode = await applyAppraisal(outcome, prepared, opts);
+        return;
+      }
       if (opts.json) writeOut(JSON.stringify(outcome.json, null, 2));
       else writeOut(outcome.verified ? renderVerified(outcome.verified) : renderFailure(outcome.json));
       process.exitCode = outcome.verified ? Exit.Ok : Exit.Rejected;
