@@ -11,13 +11,17 @@ import {
   CollateralExpired,
   CollateralInvalid,
   SignatureInvalid,
+  assertPinnedRoot,
   checkValidity,
+  describe,
   fingerprint,
   iso,
   normalizeSerial,
   subtle,
   utf8,
   verifyIssuedBy,
+  type ChainLink,
+  type PinnedRoots,
   type X509Certificate,
   type X509Crl,
 } from '../../core/index.ts';
@@ -28,6 +32,40 @@ const jsonSigMemo = new Map<string, boolean>();
 const crlSigMemo = new WeakMap<X509Crl, Map<string, boolean>>();
 const crlSerials = new WeakMap<X509Crl, Map<string, string>>();
 const keyMemo = new WeakMap<X509Certificate, CryptoKey>();
+const subjectMemo = new WeakMap<X509Certificate, string>();
+const issuerMemo = new WeakMap<X509Certificate | X509Crl, string>();
+const linkMemo = new WeakMap<X509Certificate, Map<string, ChainLink>>();
+
+/** @peculiar/x509 rebuilds name strings on every access; these are read on every quote. */
+export function subjectOf(c: X509Certificate): string {
+  let s = subjectMemo.get(c);
+  if (s === undefined) subjectMemo.set(c, (s = c.subject));
+  return s;
+}
+export function issuerOf(c: X509Certificate | X509Crl): string {
+  let s = issuerMemo.get(c);
+  if (s === undefined) issuerMemo.set(c, (s = c.issuer));
+  return s;
+}
+export async function describeMemo(c: X509Certificate, role: string): Promise<ChainLink> {
+  let m = linkMemo.get(c);
+  if (!m) linkMemo.set(c, (m = new Map()));
+  let d = m.get(role);
+  if (!d) m.set(role, (d = await describe(c, role)));
+  return { ...d };
+}
+
+/**
+ * [leaf, CA, root]: the root pinned by fingerprint, every link's signature (memoised in core) and
+ * every validity window at `now` (checked on every call).
+ */
+export async function verifyPinnedChain(chain: X509Certificate[], pins: PinnedRoots, now: Date, roles: string[]): Promise<ChainLink[]> {
+  const root = chain[chain.length - 1]!;
+  await assertPinnedRoot(root, pins);
+  for (let i = chain.length - 2; i >= 0; i--) await verifyIssuedBy(chain[i]!, chain[i + 1]!, roles[i] ?? `certificate ${i}`);
+  for (let i = 0; i < chain.length; i++) checkValidity(chain[i]!, now, roles[i] ?? `certificate ${i}`);
+  return Promise.all(chain.map((c, i) => describeMemo(c, roles[i] ?? `certificate ${i}`)));
+}
 
 export async function publicKeyOf(cert: X509Certificate): Promise<CryptoKey> {
   let k = keyMemo.get(cert);
@@ -69,14 +107,14 @@ export async function chooseSigner(c: SignedJsonCandidate, pool: X509Certificate
   const candidates: X509Certificate[] = [];
   for (const cert of [...c.issuerChain, ...pool]) {
     const fp = await fingerprint(cert);
-    if (seen.has(fp) || cert.subject === cert.issuer) continue;
+    if (seen.has(fp) || subjectOf(cert) === issuerOf(cert)) continue;
     seen.add(fp);
     candidates.push(cert);
   }
   const verifying: { cert: X509Certificate; root: X509Certificate }[] = [];
   let chainError: AttestError | undefined;
   for (const cert of candidates) {
-    const root = roots.find((r) => r.subject === cert.issuer);
+    const root = roots.find((r) => subjectOf(r) === issuerOf(cert));
     if (!root) continue;
     if (!(await verifyJsonSignature(c, cert))) continue;
     try {
@@ -179,7 +217,7 @@ export interface ChosenCrl {
  * throws (CollateralInvalid / CollateralExpired) when some were supplied but none is valid.
  */
 export async function chooseCrl(cands: CrlCandidate[], issuer: X509Certificate, now: Date, what: string): Promise<ChosenCrl | undefined> {
-  const mine = cands.filter((c) => c.crl.issuer === issuer.subject).sort((a, b) => b.crl.thisUpdate.getTime() - a.crl.thisUpdate.getTime());
+  const mine = cands.filter((c) => issuerOf(c.crl) === subjectOf(issuer)).sort((a, b) => b.crl.thisUpdate.getTime() - a.crl.thisUpdate.getTime());
   if (mine.length === 0) return undefined;
   let firstErr: AttestError | undefined;
   for (const c of mine) {
@@ -198,12 +236,20 @@ export async function chooseCrl(cands: CrlCandidate[], issuer: X509Certificate, 
 }
 
 /** Revocation lookup with a per-CRL serial index (CRLs of PCK CAs hold hundreds of entries). */
-export function revokedAt(crl: X509Crl, cert: X509Certificate): string | undefined {
+export function crlEntryCount(crl: X509Crl): number {
+  return serialIndex(crl).size;
+}
+
+function serialIndex(crl: X509Crl): Map<string, string> {
   let idx = crlSerials.get(crl);
   if (!idx) {
     idx = new Map();
     for (const e of crl.entries) idx.set(normalizeSerial(e.serialNumber), iso(e.revocationDate));
     crlSerials.set(crl, idx);
   }
-  return idx.get(normalizeSerial(cert.serialNumber));
+  return idx;
+}
+
+export function revokedAt(crl: X509Crl, cert: X509Certificate): string | undefined {
+  return serialIndex(crl).get(normalizeSerial(cert.serialNumber));
 }

@@ -17,7 +17,6 @@ import {
   TcbUnacceptable,
   bytesEqual,
   concatBytes,
-  describe,
   fingerprint,
   importEcPublicRaw,
   isAllZero,
@@ -26,7 +25,6 @@ import {
   sha256,
   subtle,
   toHex,
-  verifyChain,
   type ChainLink,
   type Claims,
   type JsonValue,
@@ -56,12 +54,23 @@ import type { CollateralSet } from '../../collateral/index.ts';
 import { INTEL_QE_VENDOR_ID, type DcapQuote, type EnclaveReport, type TdReport } from '../../evidence/dcap/index.ts';
 import { checkBinding, rootFingerprints } from '../binding.ts';
 import type { Verified, VerifyContext } from '../types.ts';
-import { chooseCrl, chooseSignedJson, publicKeyOf, revokedAt, type ChosenCrl } from './select.ts';
+import { chooseCrl, chooseSignedJson, crlEntryCount, describeMemo, issuerOf, publicKeyOf, revokedAt, subjectOf, verifyPinnedChain, type ChosenCrl } from './select.ts';
 import { convergeStatus, matchPlatformTcb, matchQeTcb, matchTdxModule, type LevelMatch, type ModuleMatch } from './tcb.ts';
 
 export type DcapPlatform = 'tdx' | 'sgx';
 
 const chainMemo = new Map<string, X509Certificate[]>();
+const pckExtMemo = new WeakMap<X509Certificate, PckExtensions>();
+const tcbMemo = new WeakMap<SignedJsonCandidate, TcbInfo>();
+const qeIdMemo = new WeakMap<SignedJsonCandidate, QeIdentity>();
+/**
+ * The QE report certifies the attestation key; a platform's QE keeps one attestation key, so every
+ * quote from it carries the same (PCK, QE report, signature, key, auth data). Like a certificate
+ * link, a verified one stays verified: it is memoised, and so is the imported attestation key.
+ */
+const qeLinkMemo = new Set<string>();
+const attKeyMemo = new Map<string, CryptoKey>();
+const MEMO_MAX = 1024;
 const gatherMemo = new WeakMap<CollateralSet, IntelCollateral>();
 
 function parsePckChain(pem: string): X509Certificate[] {
@@ -91,9 +100,10 @@ function intelCollateral(set: CollateralSet): IntelCollateral {
 }
 
 function isPlatformCa(ca: X509Certificate): 'platform' | 'processor' {
-  if (/CN=Intel SGX PCK Platform CA\b/.test(ca.subject)) return 'platform';
-  if (/CN=Intel SGX PCK Processor CA\b/.test(ca.subject)) return 'processor';
-  throw new CertificateInvalid('pck-ca', `"${ca.subject}" is neither the Intel SGX PCK Platform CA nor the Processor CA`);
+  const subject = subjectOf(ca);
+  if (/CN=Intel SGX PCK Platform CA\b/.test(subject)) return 'platform';
+  if (/CN=Intel SGX PCK Processor CA\b/.test(subject)) return 'processor';
+  throw new CertificateInvalid('pck-ca', `"${subject}" is neither the Intel SGX PCK Platform CA nor the Processor CA`);
 }
 
 async function ecdsaP256Verify(key: CryptoKey, sig: Uint8Array, data: Uint8Array): Promise<boolean> {
@@ -136,23 +146,34 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   if (chain.length !== 3) throw new CertificateInvalid('pck-chain', `the quote's PCK chain has ${chain.length} certificates, expected 3 (PCK, PCK CA, root)`);
   const pins = { label: 'Intel SGX Root CA', fingerprints: rootFingerprints(INTEL_ROOT_FINGERPRINTS, ctx.extraRoots, INTEL_TRUST_FAMILY) };
   const [leaf, pckCa, root] = chain as [X509Certificate, X509Certificate, X509Certificate];
-  const chainLinks: ChainLink[] = await verifyChain(chain, pins, now, ['pck-leaf', 'pck-ca', 'root']);
+  const chainLinks: ChainLink[] = await verifyPinnedChain(chain, pins, now, ['pck-leaf', 'pck-ca', 'root']);
   const caKind = isPlatformCa(pckCa);
-  const pck: PckExtensions = parsePckExtensions(leaf);
+  let pck = pckExtMemo.get(leaf);
+  if (!pck) pckExtMemo.set(leaf, (pck = parsePckExtensions(leaf)));
 
   // 2. QE report signed by the PCK key; QE report data binds the attestation key and auth data.
   const qe = q.signature.qe;
-  if (!(await ecdsaP256Verify(await publicKeyOf(leaf), qe.qeReportSignature, qe.qeReport.raw))) throw new SignatureInvalid('QE report signature (by the PCK key)');
-  const expectHash = await sha256(concatBytes(q.signature.attestationKey, qe.qeAuthData));
-  if (!bytesEqual(qe.qeReport.reportData.subarray(0, 32), expectHash) || !isAllZero(qe.qeReport.reportData.subarray(32))) {
-    throw new SignatureInvalid('attestation key binding', `QE report data ${toHex(qe.qeReport.reportData)} is not SHA-256(attestation key || QE auth data) ${toHex(expectHash)} followed by 32 zero bytes`);
+  const attHex = toHex(q.signature.attestationKey);
+  const linkKey = `${await fingerprint(leaf)}|${toHex(qe.qeReport.raw)}|${toHex(qe.qeReportSignature)}|${attHex}|${toHex(qe.qeAuthData)}`;
+  if (!qeLinkMemo.has(linkKey)) {
+    if (!(await ecdsaP256Verify(await publicKeyOf(leaf), qe.qeReportSignature, qe.qeReport.raw))) throw new SignatureInvalid('QE report signature (by the PCK key)');
+    const expectHash = await sha256(concatBytes(q.signature.attestationKey, qe.qeAuthData));
+    if (!bytesEqual(qe.qeReport.reportData.subarray(0, 32), expectHash) || !isAllZero(qe.qeReport.reportData.subarray(32))) {
+      throw new SignatureInvalid('attestation key binding', `QE report data ${toHex(qe.qeReport.reportData)} is not SHA-256(attestation key || QE auth data) ${toHex(expectHash)} followed by 32 zero bytes`);
+    }
+    if (qeLinkMemo.size >= MEMO_MAX) qeLinkMemo.clear();
+    qeLinkMemo.add(linkKey);
   }
   // 3. Quote signature by the attestation key over header + (descriptor +) body.
-  let attKey: CryptoKey;
-  try {
-    attKey = await importEcPublicRaw(q.signature.attestationKey, 'P-256');
-  } catch (e) {
-    throw new SignatureInvalid('quote signature', `attestation key is not a P-256 point: ${(e as Error).message}`);
+  let attKey = attKeyMemo.get(attHex);
+  if (!attKey) {
+    try {
+      attKey = await importEcPublicRaw(q.signature.attestationKey, 'P-256');
+    } catch (e) {
+      throw new SignatureInvalid('quote signature', `attestation key is not a P-256 point: ${(e as Error).message}`);
+    }
+    if (attKeyMemo.size >= MEMO_MAX) attKeyMemo.clear();
+    attKeyMemo.set(attHex, attKey);
   }
   if (!(await ecdsaP256Verify(attKey, q.signature.isvSignature, q.signed))) throw new SignatureInvalid('quote signature (by the attestation key)');
 
@@ -174,7 +195,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   const pool = [...coll.certificates, ...chain];
   const roots: X509Certificate[] = [root];
   for (const c of coll.certificates) {
-    if (c.subject === c.issuer && c.subject !== root.subject && pins.fingerprints.has(await fingerprint(c))) roots.push(c);
+    if (subjectOf(c) === issuerOf(c) && subjectOf(c) !== subjectOf(root) && pins.fingerprints.has(await fingerprint(c))) roots.push(c);
   }
 
   // 6a. CRLs: root CA CRL (PCK CA, TCB Signing), PCK CA CRL (PCK leaf).
@@ -201,7 +222,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   });
   if (rootCrl) {
     const at = revokedAt(rootCrl.crl, pckCa);
-    if (at) throw new CertificateRevoked('pck-ca', pckCa.serialNumber, rootCrl.crl.issuer, at);
+    if (at) throw new CertificateRevoked('pck-ca', pckCa.serialNumber, issuerOf(rootCrl.crl), at);
   }
   const pckCrl = await crlChoice(pckCa, `PCK ${caKind} CA CRL`, async () => {
     const got = await fetchPckCrl(caKind, policy!, pcsBase);
@@ -209,16 +230,21 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   });
   if (pckCrl) {
     const at = revokedAt(pckCrl.crl, leaf);
-    if (at) throw new CertificateRevoked('pck-leaf', leaf.serialNumber, pckCrl.crl.issuer, at);
+    if (at) throw new CertificateRevoked('pck-leaf', leaf.serialNumber, issuerOf(pckCrl.crl), at);
   }
   const signerCheck = (signer: X509Certificate): void => {
     const at = rootCrl ? revokedAt(rootCrl.crl, signer) : undefined;
-    if (at) throw new CertificateRevoked('tcb-signer', signer.serialNumber, rootCrl!.crl.issuer, at);
+    if (at) throw new CertificateRevoked('tcb-signer', signer.serialNumber, issuerOf(rootCrl!.crl), at);
   };
 
   // 6b. TCB Info for this FMSPC.
   const tcbId = isTdx ? 'TDX' : 'SGX';
-  const parsedTcb = (cs: SignedJsonCandidate[]): { candidate: SignedJsonCandidate; parsed: TcbInfo }[] => cs.map((candidate) => ({ candidate, parsed: parseTcbInfo(candidate.value, `TCB Info (${candidate.source})`) }));
+  const parsedTcb = (cs: SignedJsonCandidate[]): { candidate: SignedJsonCandidate; parsed: TcbInfo }[] =>
+    cs.map((candidate) => {
+      let parsed = tcbMemo.get(candidate);
+      if (!parsed) tcbMemo.set(candidate, (parsed = parseTcbInfo(candidate.value, `TCB Info (${candidate.source})`)));
+      return { candidate, parsed };
+    });
   const allTcb = parsedTcb(coll.tcbInfos).filter((c) => c.parsed.id === tcbId);
   let tcbCands = allTcb.filter((c) => c.parsed.fmspc === pck.fmspc);
   if (tcbCands.length === 0 && policy) tcbCands = parsedTcb([await fetchTcbInfo(platform, pck.fmspc, policy, pcsBase)]).filter((c) => c.parsed.id === tcbId);
@@ -233,7 +259,12 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
 
   // 6c. QE Identity (QE for SGX, TD_QE for TDX).
   const qeId = isTdx ? 'TD_QE' : 'QE';
-  const parsedQe = (cs: SignedJsonCandidate[]): { candidate: SignedJsonCandidate; parsed: QeIdentity }[] => cs.map((candidate) => ({ candidate, parsed: parseQeIdentity(candidate.value, `QE Identity (${candidate.source})`) }));
+  const parsedQe = (cs: SignedJsonCandidate[]): { candidate: SignedJsonCandidate; parsed: QeIdentity }[] =>
+    cs.map((candidate) => {
+      let parsed = qeIdMemo.get(candidate);
+      if (!parsed) qeIdMemo.set(candidate, (parsed = parseQeIdentity(candidate.value, `QE Identity (${candidate.source})`)));
+      return { candidate, parsed };
+    });
   let qeCands = parsedQe(coll.qeIdentities).filter((c) => c.parsed.id === qeId);
   if (qeCands.length === 0 && policy) qeCands = parsedQe([await fetchQeIdentity(platform, policy, pcsBase)]).filter((c) => c.parsed.id === qeId);
   if (qeCands.length === 0) throw new CollateralUnavailable(`${qeId} Identity`, undefined, 'none supplied and no network/cache (pass --collateral or go online)');
@@ -298,10 +329,10 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
     source: c.candidate.source,
     ...extra,
     ignoredCandidates: c.ignored,
-    signer: { subject: c.signer.subject, serial: c.signer.serialNumber, notBefore: iso(c.signer.notBefore), notAfter: iso(c.signer.notAfter), sha256: await fingerprint(c.signer) },
+    signer: { subject: subjectOf(c.signer), serial: c.signer.serialNumber, notBefore: iso(c.signer.notBefore), notAfter: iso(c.signer.notAfter), sha256: await fingerprint(c.signer) },
   });
   const crlDesc = (c: ChosenCrl | undefined): JsonValue =>
-    c ? { source: c.source, issuer: c.crl.issuer, thisUpdate: iso(c.crl.thisUpdate), nextUpdate: c.crl.nextUpdate ? iso(c.crl.nextUpdate) : null, entries: c.crl.entries.length, ignoredCandidates: c.ignored } : null;
+    c ? { source: c.source, issuer: issuerOf(c.crl), thisUpdate: iso(c.crl.thisUpdate), nextUpdate: c.crl.nextUpdate ? iso(c.crl.nextUpdate) : null, entries: crlEntryCount(c.crl), ignoredCandidates: c.ignored } : null;
   const platformClaims: Record<string, JsonValue> = {
     quote: { version: q.header.version, teeType: `0x${q.header.teeType.toString(16)}`, bodyType: q.body.kind, attKeyType: q.header.attKeyType, qeVendorId: toHex(q.header.qeVendorId), userData: toHex(q.header.userData), trailingBytes: q.trailingBytes },
     body: bodyClaims(body),
@@ -326,7 +357,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
     revocation,
     platformClaims,
   };
-  const tcbSignerLink = await describe(tcb.signer, 'tcb-signer');
+  const tcbSignerLink = await describeMemo(tcb.signer, 'tcb-signer');
   return { platform, claims, tcb: tcbClaims, warnings, chain: [...chainLinks, tcbSignerLink] };
 }
 
