@@ -32,8 +32,10 @@ import {
   SignatureInvalid,
   assertNotRevoked,
   assertPinnedRoot,
+  bytesEqual,
   checkValidity,
   describe,
+  ecdsaDerToRaw,
   ecdsaVerify,
   fingerprint,
   iso,
@@ -61,7 +63,7 @@ export const CLOCK_SKEW_MS = 300_000;
 /** Nitro has no vendor TCB status; the neutral claims say so explicitly. */
 export const NITRO_TCB: TcbClaims = Object.freeze({ status: 'NotApplicable', advisoryIds: [], versions: {} }) as TcbClaims;
 
-const certCache = new Map<string, X509Certificate>();
+const certCache = new Map<string, { der: Uint8Array; cert: X509Certificate }[]>();
 const keyCache = new Map<string, CryptoKey>();
 const CACHE_MAX = 512;
 
@@ -71,10 +73,24 @@ function remember<V>(m: Map<string, V>, k: string, v: V): V {
   return v;
 }
 
+/** FNV-1a over the bytes: a cheap bucket key; entries are still compared byte-for-byte. */
+function bucket(der: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < der.length; i++) h = Math.imul(h ^ der[i]!, 0x01000193);
+  return `${der.length}:${h >>> 0}`;
+}
+
 /** Parsing a certificate is pure, so identical DER (the shared cabundle) is parsed once. */
 function cert(der: Uint8Array, role: string): X509Certificate {
-  const k = toHex(der);
-  return certCache.get(k) ?? remember(certCache, k, parseCertificate(der, role));
+  const k = bucket(der);
+  const hits = certCache.get(k);
+  const hit = hits?.find((h) => bytesEqual(h.der, der));
+  if (hit) return hit.cert;
+  const parsed = parseCertificate(der, role);
+  const entry = { der: der.slice(), cert: parsed };
+  if (hits) hits.push(entry);
+  else remember(certCache, k, [entry]);
+  return parsed;
 }
 
 async function p384Key(c: X509Certificate, role: string): Promise<CryptoKey> {
@@ -110,6 +126,19 @@ function ext<T extends x509.Extension>(c: X509Certificate, type: new (raw: Buffe
   }
 }
 
+/**
+ * Structural checks depend only on the certificate and its position, not on time: remember the
+ * ones that passed (decoding extensions through @peculiar/x509 re-parses ASN.1 on every call).
+ */
+const structurallyOk = new WeakMap<X509Certificate, Set<string>>();
+function once(c: X509Certificate, key: string, check: () => void): void {
+  const done = structurallyOk.get(c);
+  if (done?.has(key)) return;
+  check();
+  if (done) done.add(key);
+  else structurallyOk.set(c, new Set([key]));
+}
+
 /** RFC 5280 §4.2.1.9 / §4.2.1.3: an issuer must be a CA allowed to sign certificates at this depth. */
 function assertCa(c: X509Certificate, role: string, intermediatesBelow: number): void {
   const bc = ext(c, x509.BasicConstraintsExtension, role);
@@ -126,32 +155,57 @@ function assertLeafUsage(c: X509Certificate): void {
   if (ku && !(ku.usages & x509.KeyUsageFlags.digitalSignature)) throw new CertificateInvalid('leaf', `"${c.subject}" key usage does not include digitalSignature`, { subject: c.subject });
 }
 
-/** The per-document link: always checked (not memoised), so a benchmark or replay measures it. */
-async function verifyLeafLink(leaf: X509Certificate, parent: X509Certificate): Promise<void> {
+/** tbsCertificate: the first element of Certificate ::= SEQUENCE { tbs, algorithm, signature } (RFC 5280 §4.1). */
+function tbsOf(der: Uint8Array): Uint8Array {
+  const header = (p: number): [number, number] => {
+    if (p + 2 > der.length || der[p] !== 0x30) throw new CertificateInvalid('leaf', 'DER is not a SEQUENCE where tbsCertificate is expected');
+    const b = der[p + 1]!;
+    if (b < 0x80) return [b, p + 2];
+    const k = b & 0x7f;
+    if (k === 0 || k > 3 || p + 2 + k > der.length) throw new CertificateInvalid('leaf', 'bad DER length');
+    let v = 0;
+    for (let i = 0; i < k; i++) v = v * 256 + der[p + 2 + i]!;
+    return [v, p + 2 + k];
+  };
+  const [, inner] = header(0);
+  const [len, body] = header(inner);
+  if (body + len > der.length) throw new CertificateInvalid('leaf', 'tbsCertificate overruns the certificate');
+  return der.subarray(inner, body + len);
+}
+
+/**
+ * The per-document link, always checked (not memoised: a new leaf comes with every enclave, and a
+ * benchmark must pay for it). ECDSA-with-SHA384 was asserted for the leaf; the instance CA key is
+ * imported once.
+ */
+async function verifyLeafLink(leaf: X509Certificate, leafDer: Uint8Array, parent: X509Certificate): Promise<void> {
   if (leaf.issuer !== parent.subject) {
     throw new CertificateInvalid('leaf', `issuer "${leaf.issuer}" is not the subject of the next cabundle certificate "${parent.subject}"`, { subject: leaf.subject });
   }
-  let ok: boolean;
+  const key = await p384Key(parent, 'intermediate');
+  let raw: Uint8Array;
   try {
-    ok = await leaf.verify({ publicKey: await p384Key(parent, 'intermediate'), signatureOnly: true });
+    raw = ecdsaDerToRaw(new Uint8Array(leaf.signature), 'P-384');
   } catch (e) {
-    if (e instanceof CertificateInvalid) throw e;
-    throw new CertificateInvalid('leaf', `signature by "${parent.subject}" cannot be checked: ${(e as Error).message}`, { subject: leaf.subject });
+    throw new CertificateInvalid('leaf', `signature is not a P-384 ECDSA-Sig-Value: ${(e as Error).message}`, { subject: leaf.subject });
   }
-  if (!ok) throw new CertificateInvalid('leaf', `signature by "${parent.subject}" does not verify`, { subject: leaf.subject });
+  if (!(await ecdsaVerify(key, 'SHA-384', raw, tbsOf(leafDer)))) throw new CertificateInvalid('leaf', `signature by "${parent.subject}" does not verify`, { subject: leaf.subject });
 }
 
 function roleOf(i: number, n: number): string {
   return i === 0 ? 'leaf' : i === n - 1 ? 'root' : 'intermediate';
 }
 
+const dpCache = new WeakMap<X509Certificate, string[]>();
 function crlDistributionPoints(c: X509Certificate, role: string): string[] {
+  const hit = dpCache.get(c);
+  if (hit) return hit;
   const dps = ext(c, x509.CRLDistributionPointsExtension, role);
-  if (!dps) return [];
   const urls: string[] = [];
-  for (const dp of dps.distributionPoints) {
+  for (const dp of dps?.distributionPoints ?? []) {
     for (const gn of dp.distributionPoint?.fullName ?? []) if (gn.uniformResourceIdentifier) urls.push(gn.uniformResourceIdentifier);
   }
+  dpCache.set(c, urls);
   return urls;
 }
 
@@ -163,6 +217,13 @@ export interface NitroChain {
 
 /** Builds and checks the chain (signatures, CA constraints, algorithms, pins); not validity. */
 export async function verifyNitroChain(doc: NitroDocument, ctx: VerifyContext): Promise<NitroChain> {
+  const built = await buildChain(doc, ctx);
+  await verifyLeafLink(built.chain[0]!, doc.certificate, built.chain[1]!);
+  return built;
+}
+
+/** verifyNitroChain without the per-document leaf signature (verifyNitro runs it beside the COSE check). */
+async function buildChain(doc: NitroDocument, ctx: VerifyContext): Promise<NitroChain> {
   const leaf = cert(doc.certificate, 'leaf');
   const bundle = doc.cabundle.map((d, i) => cert(d, `cabundle[${i}]`));
   const pins = rootFingerprints(AWS_NITRO_PINNED_ROOTS, ctx.extraRoots, AWS_NITRO_TRUST_FAMILY);
@@ -185,12 +246,11 @@ export async function verifyNitroChain(doc: NitroDocument, ctx: VerifyContext): 
   const chain = [leaf, ...intermediates, root];
   const n = chain.length;
   await assertPinnedRoot(root, pinned);
-  for (let i = 0; i < n; i++) assertEcdsaSha384(chain[i]!, roleOf(i, n));
-  for (let i = 1; i < n; i++) assertCa(chain[i]!, roleOf(i, n), Math.max(0, i - 1));
-  assertLeafUsage(leaf);
+  for (let i = 0; i < n; i++) once(chain[i]!, 'alg', () => assertEcdsaSha384(chain[i]!, roleOf(i, n)));
+  for (let i = 1; i < n; i++) once(chain[i]!, `ca:${roleOf(i, n)}:${i - 1}`, () => assertCa(chain[i]!, roleOf(i, n), i - 1));
+  once(leaf, 'leaf', () => assertLeafUsage(leaf));
   // Top-down, so a link is checked only under an already-trusted issuer.
   for (let i = n - 2; i >= 1; i--) await verifyIssuedBy(chain[i]!, chain[i + 1]!, 'intermediate');
-  await verifyLeafLink(leaf, chain[1]!);
   return { chain, rootSource };
 }
 
@@ -254,7 +314,7 @@ export async function verifyNitro(doc: NitroDocument, ctx: VerifyContext): Promi
   const warnings: string[] = [];
   let built: NitroChain;
   try {
-    built = await verifyNitroChain(doc, ctx);
+    built = await buildChain(doc, ctx);
   } catch (e) {
     // Backstop for lazily decoded certificate fields in @peculiar/x509: never let a library error escape.
     if (e instanceof AttestError) throw e;
@@ -263,9 +323,15 @@ export async function verifyNitro(doc: NitroDocument, ctx: VerifyContext): Promi
   const { chain, rootSource } = built;
   const leaf = chain[0]!;
 
-  const key = await p384Key(leaf, 'leaf');
-  const ok = await ecdsaVerify(key, 'SHA-384', doc.cose.signature, sigStructure(doc.cose.protectedBytes, doc.cose.payload));
-  if (!ok) throw new SignatureInvalid('COSE_Sign1 signature', `ES384 signature does not verify under the leaf key of "${leaf.subject}"`);
+  // The two per-document signatures are independent: run them together (WebCrypto works off the
+  // main thread) and report failures in a fixed order, the certificate before the document.
+  const [link, cose] = await Promise.allSettled([
+    verifyLeafLink(leaf, doc.certificate, chain[1]!),
+    p384Key(leaf, 'leaf').then((key) => ecdsaVerify(key, 'SHA-384', doc.cose.signature, sigStructure(doc.cose.protectedBytes, doc.cose.payload))),
+  ]);
+  if (link.status === 'rejected') throw link.reason instanceof AttestError ? link.reason : new CertificateInvalid('leaf', `cannot be checked: ${String(link.reason)}`);
+  if (cose.status === 'rejected') throw cose.reason instanceof AttestError ? cose.reason : new SignatureInvalid('COSE_Sign1 signature', `cannot be checked: ${String(cose.reason)}`);
+  if (!cose.value) throw new SignatureInvalid('COSE_Sign1 signature', `ES384 signature does not verify under the leaf key of "${leaf.subject}"`);
 
   for (let i = 0; i < chain.length; i++) checkValidity(chain[i]!, ctx.now, roleOf(i, chain.length));
   checkFreshness(doc, ctx);
