@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Codec } from './codec.ts';
 import type { Envelope } from './envelope.ts';
@@ -10,7 +11,7 @@ export interface RepoContext {
   codec: Codec;
   envelope: Envelope;
   /** Data key for short-lived session rows (unwrapped once at open, see open.ts). */
-  sessionKey: Uint8Array;
+  sessionKey: KeyObject;
   logger?: StoreLogger;
 }
 

@@ -4,7 +4,7 @@
  * by the master key (with the same AAD) and stored with the master key's id. Moving a ciphertext
  * or a wrapped key to another row, or editing either, makes decryption fail.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
 import { AttestError, ErrorCode } from '../core/errors.ts';
 import type { MasterKeyProvider } from './types.ts';
 
@@ -27,7 +27,7 @@ export function integrityError(what: string, cause?: unknown): AttestError {
 }
 
 /** AES-256-GCM with a random IV; output = 0x01 || iv || ciphertext || tag. */
-export function gcmSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+export function gcmSeal(key: Uint8Array | KeyObject, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
   const iv = randomBytes(IV_LEN);
   const c = createCipheriv('aes-256-gcm', key, iv);
   c.setAAD(aad);
@@ -35,7 +35,7 @@ export function gcmSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array)
   return new Uint8Array(Buffer.concat([Buffer.of(CT_VERSION), iv, ct, c.getAuthTag()]));
 }
 
-export function gcmOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array, what: string): Uint8Array {
+export function gcmOpen(key: Uint8Array | KeyObject, sealed: Uint8Array, aad: Uint8Array, what: string): Uint8Array {
   if (sealed.length < 1 + IV_LEN + TAG_LEN || sealed[0] !== CT_VERSION) throw integrityError(what);
   try {
     const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(1, 1 + IV_LEN));

@@ -4,7 +4,7 @@
  * the row's identity as associated data (AES-KW has no AAD, so a wrapped key could be moved to
  * another row undetected; GCM prevents that). HSMs and KMSs plug in through MasterKeyProvider.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { chmod, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdir } from 'node:fs/promises';
@@ -28,8 +28,9 @@ export function localKeyId(key: Uint8Array): string {
 /** A provider over a raw 32-byte AES-256 key held in process memory. */
 export function localMasterKey(key: Uint8Array): MasterKeyProvider {
   if (key.length !== 32) throw configError(`master key must be 32 bytes (AES-256), got ${key.length}`, { length: key.length });
-  const k = Buffer.from(key); // private copy: the caller may zero theirs
-  const id = localKeyId(k);
+  // A KeyObject: a private copy (the caller may zero theirs), and no per-call key import.
+  const k = createSecretKey(Buffer.from(key));
+  const id = localKeyId(key);
   return {
     id,
     async wrap(dataKey, aad) {

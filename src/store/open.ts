@@ -2,7 +2,7 @@
  * openStore: picks the dialect from the URL, migrates, checks the master key against the
  * database and returns the repositories (docs/store.md).
  */
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -234,10 +234,12 @@ export async function openStore(database: string | { path: string }, opts: OpenS
   const envelope = new Envelope(toMasterKeyProvider(opts.masterKey), (opts.previousMasterKeys ?? []).map(toMasterKeyProvider));
   const o = await connect(target, opts);
   const codec = codecFor(o.dialect);
-  let sessionKey: Uint8Array;
+  let sessionKey: KeyObject;
   try {
     if (opts.migrate !== false && !o.migrated) await runMigrations(o, opts);
-    sessionKey = await internalKey(o.db, { codec, envelope }, SESSION_KEY_NAME, o.description);
+    const raw = await internalKey(o.db, { codec, envelope }, SESSION_KEY_NAME, o.description);
+    sessionKey = createSecretKey(raw);
+    raw.fill(0);
   } catch (e) {
     await (o.release ? o.release() : o.db.destroy()).catch(() => undefined);
     throw e;
@@ -301,7 +303,6 @@ export async function openStore(database: string | { path: string }, opts: OpenS
     async close() {
       if (closed) return;
       closed = true;
-      sessionKey.fill(0);
       await (o.release ? o.release() : o.db.destroy());
     },
   };
