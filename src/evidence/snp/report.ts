@@ -147,15 +147,24 @@ export interface SnpReport {
   signed: Uint8Array;
 }
 
-const bit = (v: bigint, n: number): boolean => ((v >> BigInt(n)) & 1n) === 1n;
-const byteAt = (v: bigint, i: number): number => Number((v >> BigInt(8 * i)) & 0xffn);
+/** Splits a u64 into two u32 halves once, so bit and byte reads stay in Number arithmetic. */
+function halves(v: bigint): [number, number] {
+  return [Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn)];
+}
+const bit = (v: bigint, n: number): boolean => {
+  const [lo, hi] = halves(v);
+  return n < 32 ? ((lo >>> n) & 1) === 1 : ((hi >>> (n - 32)) & 1) === 1;
+};
+const byteOf = (h: [number, number], i: number): number => (i < 4 ? h[0] >>> (8 * i) : h[1] >>> (8 * (i - 4))) & 0xff;
+const byteAt = (v: bigint, i: number): number => byteOf(halves(v), i);
 
 /** Decodes a TCB_VERSION u64 in the given layout (NOTES 2.2). */
 export function decodeTcbVersion(raw: bigint, layout: TcbLayout): SnpTcbVersion {
+  const h = halves(raw);
   if (layout === 'turin') {
-    return { raw, layout, fmc: byteAt(raw, 0), bootloader: byteAt(raw, 1), tee: byteAt(raw, 2), snp: byteAt(raw, 3), microcode: byteAt(raw, 7) };
+    return { raw, layout, fmc: byteOf(h, 0), bootloader: byteOf(h, 1), tee: byteOf(h, 2), snp: byteOf(h, 3), microcode: byteOf(h, 7) };
   }
-  return { raw, layout, bootloader: byteAt(raw, 0), tee: byteAt(raw, 1), snp: byteAt(raw, 6), microcode: byteAt(raw, 7) };
+  return { raw, layout, bootloader: byteOf(h, 0), tee: byteOf(h, 1), snp: byteOf(h, 6), microcode: byteOf(h, 7) };
 }
 
 /** Builds a TCB_VERSION u64 from its parts (inverse of decodeTcbVersion for zero reserved bytes). */
@@ -219,7 +228,7 @@ export function tcbLayoutFor(version: number, cpuidFamily: number | undefined): 
 }
 
 function mbz(r: ByteReader, offset: number, size: number, field: string): void {
-  const b = r.at(offset, size, field);
+  const b = r.seek(offset, field).bytesView(size, field);
   if (!isAllZero(b)) throw new EvidenceMalformed(TEE, field, offset, `reserved, must be zero, got ${toHex(b)}`);
 }
 

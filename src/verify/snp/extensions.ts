@@ -132,8 +132,14 @@ export function parseAmdExtensions(cert: X509Certificate, role = 'vcek'): AmdCer
   return out;
 }
 
-/** The CN of an X.509 name string ("…, CN=SEV-VCEK"). */
+const cnCache = new Map<string, string | undefined>();
+
+/** The CN of an X.509 name string ("…, CN=SEV-VCEK"); memoised (the same few names recur). */
 export function commonName(name: string): string | undefined {
+  if (cnCache.has(name)) return cnCache.get(name);
   const m = /(?:^|,\s*)CN=([^,]+)/.exec(name);
-  return m?.[1]?.trim();
+  const cn = m?.[1]?.trim();
+  if (cnCache.size >= 4096) cnCache.clear();
+  cnCache.set(name, cn);
+  return cn;
 }

@@ -24,18 +24,19 @@ import {
   UnsupportedVersion,
   assertNotRevoked,
   bytesEqual,
+  checkValidity,
   ecdsaVerify,
   fingerprint,
   isAllZero,
   iso,
   parseCertificate,
   subtle,
-  toHex,
   verifyChain,
   verifyCrl,
   type ChainLink,
   type Claims,
   type JsonValue,
+  type PinnedRoots,
   type TcbClaims,
   type X509Certificate,
   type X509Crl,
@@ -68,6 +69,21 @@ export function parseSnpEvidence(report: Uint8Array, certTable?: Uint8Array): Sn
 }
 
 type Kind = 'vcek' | 'vlek';
+
+const HEX_ASCII = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+/**
+ * Lowercase hex via one String.fromCharCode call per field: the claims carry ~1.5 KB of hex per
+ * report, and per-byte string concatenation was the largest cost after the signature check.
+ */
+function hex(b: Uint8Array): string {
+  const out = new Array<number>(b.length * 2);
+  for (let i = 0; i < b.length; i++) {
+    const x = b[i]!;
+    out[2 * i] = HEX_ASCII[x >> 4]!;
+    out[2 * i + 1] = HEX_ASCII[x & 15]!;
+  }
+  return String.fromCharCode(...out);
+}
 
 const keyCache = new Map<string, CryptoKey>();
 const KEY_CACHE_MAX = 1024;
@@ -109,7 +125,7 @@ function leafMismatches(ext: AmdCertExtensions, report: SnpReport, kind: Kind): 
   if (kind === 'vcek' && !report.signerInfo.maskChipId) {
     const hw = ext.hwId;
     const chip = hw && hw.length === 8 ? report.chipId.subarray(0, 8) : report.chipId;
-    if (!hw || !bytesEqual(hw, chip)) out.push({ field: 'hwID', expected: toHex(chip), actual: hw ? toHex(hw) : 'absent' });
+    if (!hw || !bytesEqual(hw, chip)) out.push({ field: 'hwID', expected: hex(chip), actual: hw ? hex(hw) : 'absent' });
   }
   return out;
 }
@@ -182,30 +198,30 @@ export function snpReportClaims(r: SnpReport): Record<string, JsonValue> {
     version: r.version,
     guestSvn: r.guestSvn,
     policy: { raw: u64(policyRaw), hex: `0x${policyRaw.toString(16)}`, ...policyBits },
-    familyId: toHex(r.familyId),
-    imageId: toHex(r.imageId),
+    familyId: hex(r.familyId),
+    imageId: hex(r.imageId),
     vmpl: r.vmpl,
     signatureAlgo: r.signatureAlgo,
     currentTcb: tcbJson(r.currentTcb),
     platformInfo: { raw: u64(piRaw), hex: `0x${piRaw.toString(16)}`, ...piBits },
     signerInfo: { raw: r.signerInfo.raw, authorKeyEn: r.signerInfo.authorKeyEn, maskChipId: r.signerInfo.maskChipId, signingKey: r.signerInfo.signingKey },
-    reportData: toHex(r.reportData),
-    measurement: toHex(r.measurement),
-    hostData: toHex(r.hostData),
-    idKeyDigest: toHex(r.idKeyDigest),
-    authorKeyDigest: toHex(r.authorKeyDigest),
-    reportId: toHex(r.reportId),
-    reportIdMa: toHex(r.reportIdMa),
+    reportData: hex(r.reportData),
+    measurement: hex(r.measurement),
+    hostData: hex(r.hostData),
+    idKeyDigest: hex(r.idKeyDigest),
+    authorKeyDigest: hex(r.authorKeyDigest),
+    reportId: hex(r.reportId),
+    reportIdMa: hex(r.reportIdMa),
     reportedTcb: tcbJson(r.reportedTcb),
     cpuid: r.cpuid ? { family: r.cpuid.family, model: r.cpuid.model, stepping: r.cpuid.stepping } : null,
-    chipId: toHex(r.chipId),
+    chipId: hex(r.chipId),
     committedTcb: tcbJson(r.committedTcb),
     currentVersion: { ...r.currentVersion, text: `${r.currentVersion.major}.${r.currentVersion.minor}.${r.currentVersion.build}` },
     committedVersion: { ...r.committedVersion, text: `${r.committedVersion.major}.${r.committedVersion.minor}.${r.committedVersion.build}` },
     launchTcb: tcbJson(r.launchTcb),
     launchMitVector: r.launchMitVector !== undefined ? u64(r.launchMitVector) : null,
     currentMitVector: r.currentMitVector !== undefined ? u64(r.currentMitVector) : null,
-    signature: { r: toHex(r.signature.r), s: toHex(r.signature.s) },
+    signature: { r: hex(r.signature.r), s: hex(r.signature.s) },
   };
 }
 
@@ -288,22 +304,25 @@ export async function verifySnp(e: SnpEvidence, ctx: VerifyContext): Promise<Ver
       throw new CollateralUnavailable(`AMD ${interRole.toUpperCase()}/ARK for ${product}`, err.details.url as string | undefined, `not supplied (pass the KDS cert_chain or the roots as collateral) and ${err.message}`);
     }
   }
-  const chain: ChainLink[] = await verifyChain([leaf, inter, ark], pins, at, [kind, interRole, 'ark']);
+  const chain = await verifyChainCached(leaf, inter, ark, pins, at, [kind, interRole, 'ark']);
 
   // Revocation: AMD's per-product CRL, signed by the ARK.
   let crls: X509Crl[] = ctx.collateral.crls.filter((c) => c.issuer === ark.subject);
-  if (crls.length === 0) {
+  if (crls.length === 0 && (policy.fetcher || policy.cache)) {
     try {
       crls = [await fetchCrl(policy, base, product, kind)];
     } catch (err) {
       if (!(err instanceof CollateralUnavailable)) throw err;
-      if (ctx.options?.requireCrl) throw new CollateralUnavailable(`AMD CRL for ${product}`, kdsCrlUrl(base, product, kind), `revocation is required but ${err.message}`);
-      warnings.push(`revocation not checked: no AMD CRL for ${product} was supplied or could be fetched (${kdsCrlUrl(base, product, kind)}); pass it as collateral or go online`);
     }
+  }
+  if (crls.length === 0) {
+    const url = kdsCrlUrl(base, product, kind);
+    if (ctx.options?.requireCrl) throw new CollateralUnavailable(`AMD CRL for ${product}`, url, 'revocation is required but no CRL was supplied, cached or fetchable');
+    warnings.push(`revocation not checked: no AMD CRL for ${product} was supplied or could be fetched (${url}); pass it as collateral or go online`);
   }
   for (const crl of crls) {
     try {
-      await verifyCrl(crl, ark, at, `AMD CRL (${product})`);
+      await verifyCrlCached(crl, ark, at, `AMD CRL (${product})`);
     } catch (err) {
       if (!(err instanceof CollateralExpired) || !ctx.options?.allowExpiredCollateral) throw err;
       warnings.push(`${err.message} (accepted: allowExpiredCollateral)`);
@@ -342,8 +361,8 @@ export async function verifySnp(e: SnpEvidence, ctx: VerifyContext): Promise<Ver
   const exp = ctx.expected ?? {};
   checkBinding('reportData', exp.reportData, report.reportData);
   checkBinding('nonce (REPORT_DATA)', exp.nonce, report.reportData);
-  if (exp.userData) throw new BindingMismatch('userData', toHex(exp.userData), 'SNP reports carry no separate user data; bind it into REPORT_DATA');
-  if (exp.publicKey) throw new BindingMismatch('publicKey', toHex(exp.publicKey), 'SNP reports carry no separate public key; bind it into REPORT_DATA');
+  if (exp.userData) throw new BindingMismatch('userData', hex(exp.userData), 'SNP reports carry no separate user data; bind it into REPORT_DATA');
+  if (exp.publicKey) throw new BindingMismatch('publicKey', hex(exp.publicKey), 'SNP reports carry no separate public key; bind it into REPORT_DATA');
 
   const t = report.reportedTcb;
   const tcb: TcbClaims = {
@@ -363,20 +382,65 @@ export async function verifySnp(e: SnpEvidence, ctx: VerifyContext): Promise<Ver
     ...(ext.hwIdEncoding ? { hwIdEncoding: ext.hwIdEncoding } : {}),
     ...(ext.structVersion !== undefined ? { structVersion: ext.structVersion } : {}),
   };
+  const pc = snpReportClaims(report);
+  pc.product = product;
+  pc.signer = signer;
   const claims: Claims = {
     platform: 'snp',
     debug: report.policy.debug,
-    measurements: { 'snp.measurement': toHex(report.measurement) },
+    measurements: { 'snp.measurement': pc.measurement as string },
     tcb,
-    reportData: toHex(report.reportData),
-    hostData: toHex(report.hostData),
-    signers: { 'snp.id_key_digest': toHex(report.idKeyDigest), 'snp.author_key_digest': toHex(report.authorKeyDigest) },
-    ...(isAllZero(report.chipId) ? {} : { instanceId: toHex(report.chipId) }),
+    reportData: pc.reportData as string,
+    hostData: pc.hostData as string,
+    signers: { 'snp.id_key_digest': pc.idKeyDigest as string, 'snp.author_key_digest': pc.authorKeyDigest as string },
+    ...(isAllZero(report.chipId) ? {} : { instanceId: pc.chipId as string }),
     verifiedAt: iso(at),
     revocation,
-    platformClaims: { ...snpReportClaims(report), product, vmpl: report.vmpl, signer },
+    platformClaims: pc,
   };
   return { platform: 'snp', claims, tcb, warnings, chain };
+}
+
+interface VerifiedChain {
+  links: ChainLink[];
+  windows: [X509Certificate, number, number, string][];
+}
+const chainCache = new Map<string, VerifiedChain>();
+const CHAIN_CACHE_MAX = 1024;
+
+/**
+ * verifyChain, memoised per (leaf, intermediate, ARK): signatures and descriptions never change,
+ * so a hit only re-checks the pin (pins differ per context) and every validity window at `at`.
+ */
+async function verifyChainCached(leaf: X509Certificate, inter: X509Certificate, ark: X509Certificate, pins: PinnedRoots, at: Date, roles: string[]): Promise<ChainLink[]> {
+  const fps = await Promise.all([fingerprint(leaf), fingerprint(inter), fingerprint(ark)]);
+  const key = fps.join('<');
+  const hit = chainCache.get(key);
+  if (!hit || !pins.fingerprints.has(fps[2]!)) {
+    const links = await verifyChain([leaf, inter, ark], pins, at, roles);
+    if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.clear();
+    chainCache.set(key, { links, windows: [leaf, inter, ark].map((c, i) => [c, c.notBefore.getTime(), c.notAfter.getTime(), roles[i]!]) });
+    return links;
+  }
+  const t = at.getTime();
+  for (const [cert, nb, na, role] of hit.windows) if (t < nb || t > na) checkValidity(cert, at, role);
+  return hit.links.map((l) => ({ ...l }));
+}
+
+const crlCache = new Map<string, true>();
+
+/** verifyCrl with the (time-independent) signature check memoised per (CRL, ARK). */
+async function verifyCrlCached(crl: X509Crl, ark: X509Certificate, at: Date, what: string): Promise<void> {
+  const key = `${await fingerprint(crl)}<${await fingerprint(ark)}`;
+  if (!crlCache.has(key)) {
+    await verifyCrl(crl, ark, at, what);
+    if (crlCache.size >= CHAIN_CACHE_MAX) crlCache.clear();
+    crlCache.set(key, true);
+    return;
+  }
+  if (at < crl.thisUpdate || (crl.nextUpdate && at > crl.nextUpdate)) {
+    throw new CollateralExpired(what, iso(crl.thisUpdate), crl.nextUpdate ? iso(crl.nextUpdate) : undefined, iso(at));
+  }
 }
 
 /** Among self-issued certificates named `subject`, prefers a pinned one (several may be supplied). */
