@@ -74,6 +74,8 @@ export const KbsConfigSchema = z.object({
       requireCrl: z.boolean().default(false),
       maxAgeSeconds: z.number().positive().optional(),
       cacheDir: z.string().optional(),
+      /** Collateral files or directories given to every verification (TPM AK pins, CA certificates, offline bundles). */
+      collateral: z.array(z.string()).default([]),
       amdKds: z.url().optional(),
       intelPcs: z.url().optional(),
     })

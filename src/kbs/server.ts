@@ -5,9 +5,11 @@
  * request of a handshake.
  */
 import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { emptyCollateral } from '../collateral/index.ts';
+import { decodeJwt } from 'jose';
+import { classifyCollateral, emptyCollateral, type CollateralItem, type CollateralSet } from '../collateral/index.ts';
 import { AttestError, ErrorCode, fromBase64, isAttestError, utf8, type Fetcher, type PlatformId } from '../core/index.ts';
 import { getPlatform, verifyEvidence } from '../platform/index.ts';
 import {
@@ -61,6 +63,20 @@ export interface KbsServer {
   /** Starts listening; resolves to the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** Reads collateral files and directories (sorted, recursive) once at start. */
+export async function loadCollateral(paths: readonly string[]): Promise<CollateralSet> {
+  const items: CollateralItem[] = [];
+  const walk = async (p: string): Promise<void> => {
+    const st = await stat(p).catch(() => {
+      throw new AttestError(ErrorCode.ConfigInvalid, `collateral path ${p} does not exist`);
+    });
+    if (st.isDirectory()) for (const n of (await readdir(p)).sort()) if (!n.startsWith('.')) await walk(join(p, n));
+    else if (st.isFile()) items.push({ name: p, bytes: new Uint8Array(await readFile(p)) });
+  };
+  for (const p of paths) await walk(p);
+  return classifyCollateral(items, emptyCollateral());
 }
 
 /** Paths the logger must never print in full. */
@@ -128,6 +144,7 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
   const webhooks = new WebhookDispatcher(store, resolveWebhooks(config.webhooks), app.log, opts.webhookFetch);
   const fetcher: Fetcher | undefined = config.verify.offline ? undefined : (opts.fetcher ?? ((url, init) => fetch(url, init)));
   const cache = config.verify.cacheDir ? new FsCollateralCache(config.verify.cacheDir) : undefined;
+  const collateral = await loadCollateral(config.verify.collateral);
   let ready = false;
   let closing = false;
 
@@ -290,7 +307,7 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
     const expected = await computeReportData(teePubkey, session.nonce, att['tee-evidence'].additional_evidence, hash);
     const ctx: VerifyContext = {
       now: now(),
-      collateral: emptyCollateral(),
+      collateral,
       ...(fetcher ? { fetcher } : {}),
       ...(cache ? { cache } : {}),
       offline: config.verify.offline,
@@ -353,12 +370,13 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
     const c = s.attestation.claims as { status?: EarStatus; platform?: string; claims?: unknown } | null;
     const pk = TeePubKeySchema.safeParse(s.attestation.teePubKey);
     if (!pk.success) throw problems.internal();
-    let ear: Record<string, unknown> = {};
+    // This KBS issued the token and kept it (encrypted) in its own database: its claims are
+    // exposed to CEL without re-verifying the signature (the expiry is checked above).
+    let ear: Record<string, unknown>;
     try {
-      ear = (await engine.verifyToken(s.attestation.token, now())).payload;
+      ear = decodeJwt(s.attestation.token) as Record<string, unknown>;
     } catch {
-      // The session's own token is re-checked only to expose its claims to CEL; an expired or
-      // rotated-away key is reported by the expiry check above.
+      ear = {};
     }
     return { via: 'session', status: c?.status ?? 'none', platform: c?.platform ?? s.tee, teePubkey: pk.data, claims: c?.claims ?? {}, ear, tokenId: s.attestation.tokenId ?? null, sessionId: sid };
   }

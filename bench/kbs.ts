@@ -1,0 +1,153 @@
+/**
+ * KBS benchmark: full RCAR handshakes per second (auth + attest + resource, sim TEE, a fresh
+ * P-256 ephemeral key per handshake) against a KBS in a child process on loopback, for SQLite and
+ * (when TEATASTER_TEST_PG_URL is set) PostgreSQL; p50/p99 handshake latency at N concurrent
+ * clients, next to the raw crypto floor of one handshake measured in the same run.
+ *
+ *   node bench/kbs.ts [--seconds 10] [--concurrency 64] [--db sqlite|postgres|both]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { createSimAttester } from '../src/attester/index.ts';
+import { evidenceSourceOf } from '../src/cli/commands/get-resource.ts';
+import { randomBytes, toHex } from '../src/core/index.ts';
+import { createKbsServer, createPolicyEngine, DEV_SIM_POLICY, validateConfig } from '../src/kbs/index.ts';
+import { encryptResponse, generateTeeKeyPair, KbsClient, decryptResponse } from '../src/protocol/index.ts';
+import { openStore } from '../src/store/index.ts';
+import { simKeyThumbprint } from '../src/verify/sim/index.ts';
+
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '64' }, db: { type: 'string', default: 'both' }, serve: { type: 'string' } } });
+
+// ------------------------------------------------------------------------------ server side
+if (args.serve) {
+  const database = args.serve;
+  const config = validateConfig({
+    listen: { host: '127.0.0.1', port: 0 },
+    database,
+    logLevel: 'silent',
+    admin: { keys: [{ jwk: JSON.parse(process.env.BENCH_ADMIN_JWK!) as Record<string, unknown>, roles: ['admin'] }] },
+    trustRoots: { sim: [process.env.BENCH_SIM_THUMBPRINT!] },
+    verify: { offline: true },
+  });
+  const store = await openStore(database, { masterKey: Uint8Array.from(Buffer.from(process.env.BENCH_MASTER_KEY!, 'hex')) });
+  const engine = await createPolicyEngine(store, config);
+  const server = await createKbsServer({ config, store, engine });
+  await store.attestationPolicies.set('sim', DEV_SIM_POLICY, 'bench');
+  await store.resourcePolicies.set('bench/**', 'platform == "sim" && status != "contraindicated"', { updatedBy: 'bench' });
+  await store.resources.put('bench/key/one', new TextEncoder().encode('benchmark secret'), { createdBy: 'bench' });
+  const url = await server.listen();
+  process.stdout.write(`${url}\n`);
+  process.on('SIGTERM', () => {
+    void server.close().then(() => store.close()).then(() => process.exit(0));
+  });
+} else {
+  await runBench();
+}
+
+async function startChild(database: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve', database], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const line = buf.split('\n')[0];
+      if (buf.includes('\n') && line) resolve(line.trim());
+    });
+    child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+  return { url, child };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function cryptoFloor(attester: ReturnType<typeof createSimAttester>): Promise<number> {
+  // One handshake's cryptography in one process: ephemeral key, sim evidence signature and
+  // verification, EAR signature and verification, JWE encryption and decryption.
+  const { privateKey: earKey, publicKey: earPub } = await generateKeyPair('ES256');
+  const n = 300;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const k = await generateTeeKeyPair('P-256');
+    const ev = await attester.evidence(randomBytes(64));
+    const { parseSimEvidence } = await import('../src/evidence/sim/index.ts');
+    const { verifySim } = await import('../src/verify/sim/index.ts');
+    const { emptyCollateral } = await import('../src/collateral/index.ts');
+    await verifySim(parseSimEvidence(ev), { now: new Date(), collateral: emptyCollateral() });
+    const jwt = await new SignJWT({ x: 1 }).setProtectedHeader({ alg: 'ES256' }).sign(earKey);
+    const { jwtVerify } = await import('jose');
+    await jwtVerify(jwt, earPub);
+    const r = await encryptResponse(new TextEncoder().encode('benchmark secret'), k.publicJwk);
+    await decryptResponse(r, k.privateKey);
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function runBench(): Promise<void> {
+  const seconds = Number(args.seconds);
+  const conc = Number(args.concurrency);
+  const pgUrl = process.env.TEATASTER_TEST_PG_URL;
+  const dir = await mkdtemp(join(tmpdir(), 'teataster-bench-kbs-'));
+  const attester = createSimAttester({ dir });
+  const thumb = await simKeyThumbprint((await attester.key()).publicJwk);
+  const { publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const env = { BENCH_ADMIN_JWK: JSON.stringify(await exportJWK(publicKey)), BENCH_SIM_THUMBPRINT: thumb, BENCH_MASTER_KEY: toHex(randomBytes(32)) };
+  const floor = await cryptoFloor(attester);
+  console.log(`crypto floor (one process, sequential): ${floor.toFixed(0)} handshakes/s worth of crypto`);
+  const targets: { name: string; database: string; cleanup?: () => Promise<void> }[] = [];
+  if (args.db !== 'postgres') targets.push({ name: 'sqlite', database: join(dir, 'kbs.sqlite') });
+  if (args.db !== 'sqlite' && pgUrl) {
+    const name = `teataster_bench_${toHex(randomBytes(4))}`;
+    const pg = createRequire(import.meta.url)('pg') as { Client: new (o: { connectionString: string }) => { connect(): Promise<void>; query(s: string): Promise<unknown>; end(): Promise<void> } };
+    const admin = async (q: string) => {
+      const c = new pg.Client({ connectionString: pgUrl });
+      await c.connect();
+      await c.query(q);
+      await c.end();
+    };
+    await admin(`CREATE DATABASE ${name}`);
+    const u = new URL(pgUrl);
+    u.pathname = `/${name}`;
+    targets.push({ name: 'postgres', database: u.toString(), cleanup: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) });
+  } else if (args.db !== 'sqlite') console.log('postgres: skipped (TEATASTER_TEST_PG_URL unset)');
+  for (const t of targets) {
+    const { url, child } = await startChild(t.database, env);
+    try {
+      const source = evidenceSourceOf(attester);
+      // warm-up (signing key generation, JIT)
+      for (let i = 0; i < 20; i++) await new KbsClient({ url, source }).getResource('bench/key/one');
+      const lat: number[] = [];
+      let errors = 0;
+      const end = performance.now() + seconds * 1000;
+      const worker = async () => {
+        while (performance.now() < end) {
+          const t0 = performance.now();
+          try {
+            await new KbsClient({ url, source }).getResource('bench/key/one');
+            lat.push(performance.now() - t0);
+          } catch {
+            errors++;
+          }
+        }
+      };
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: conc }, worker));
+      const el = (performance.now() - t0) / 1000;
+      lat.sort((a, b) => a - b);
+      console.log(
+        `${t.name.padEnd(8)} ${conc} clients, ${el.toFixed(1)} s: ${(lat.length / el).toFixed(0)} handshakes/s (auth+attest+resource), p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${errors}`,
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      await t.cleanup?.();
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+}
