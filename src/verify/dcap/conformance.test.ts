@@ -13,6 +13,7 @@ import { tdxPlatform } from '../tdx/index.ts';
 import { sgxPlatform } from '../sgx/index.ts';
 import type { Verified, VerifyOptions } from '../types.ts';
 import { chooseSignedJson } from './select.ts';
+import { parseCcel } from './ccel.ts';
 
 const skip = !corpusAvailable() && 'corpus not available';
 const entries = skip ? [] : loadManifest().filter((e) => e.platform === 'tdx' || e.platform === 'sgx');
@@ -36,14 +37,17 @@ const SETS: Record<string, () => string[]> = {
   sgx0625: () => [...byId('sgx-automata-collateral-0625').files, 'tdx/automata/onchain_test_platform_crl_0625.der', ...ROOT_EXTRAS],
 };
 
-function collateral(set: string): CollateralSet {
-  return classifyCollateral(SETS[set]!().map((f) => ({ name: f, bytes: corpusFile(f) })));
+function collateral(set: string, extra: string[] = []): CollateralSet {
+  return classifyCollateral([...SETS[set]!(), ...extra].map((f) => ({ name: f, bytes: corpusFile(f) })));
 }
 
 type Expect = { status: string; advisories?: string[] } | { code: string; status?: string };
 interface Run {
   file: string;
   set: string;
+  /** Extra collateral files (e.g. a CCEL event log). */
+  extra?: string[];
+  check?: (v: Verified) => void;
   at?: string;
   options?: VerifyOptions;
   expect: Expect;
@@ -57,7 +61,7 @@ async function run(entry: ManifestEntry, r: Run): Promise<Verified | undefined> 
   if ('code' in r.expect) {
     const want = r.expect;
     await assert.rejects(
-      async () => platform.verify(platform.parse(bytes), { now: new Date(at), collateral: collateral(r.set), ...(r.options ? { options: r.options } : {}) }),
+      async () => platform.verify(platform.parse(bytes), { now: new Date(at), collateral: collateral(r.set, r.extra), ...(r.options ? { options: r.options } : {}) }),
       (e: unknown) => {
         assert.ok(e instanceof AttestError, `${label}: ${String(e)}`);
         assert.equal(e.code, want.code, `${label}: ${e.message}`);
@@ -67,7 +71,8 @@ async function run(entry: ManifestEntry, r: Run): Promise<Verified | undefined> 
     );
     return undefined;
   }
-  const v = await platform.verify(platform.parse(bytes), { now: new Date(at), collateral: collateral(r.set), ...(r.options ? { options: r.options } : {}) });
+  const v = await platform.verify(platform.parse(bytes), { now: new Date(at), collateral: collateral(r.set, r.extra), ...(r.options ? { options: r.options } : {}) });
+  r.check?.(v);
   assert.equal(v.tcb?.status, r.expect.status, label);
   if (r.expect.advisories) assert.deepEqual(v.tcb?.advisoryIds, [...r.expect.advisories].sort(), label);
   if (r.expect.status.startsWith('OutOfDate')) assert.ok(v.warnings.some((w) => w.startsWith('TCB OUTOFDATE')), `${label}: loud OutOfDate warning`);
@@ -85,7 +90,24 @@ const EVIDENCE: Record<string, (e: ManifestEntry) => Run[]> = {
     { file: e.files[0]!, set: 'gtg2023', at: '2053-07-01T01:00:00Z', expect: { code: ErrorCode.CertificateInvalid } },
   ],
   'tdx-gtg-v5-emr': (e) => [{ file: e.files[0]!, set: 'qvlOutdated', at: '2026-03-20T10:41:14Z', expect: { status: 'UpToDate', advisories: [] } }],
-  'tdx-gtg-cos113-ccel': (e) => [{ file: e.files[0]!, set: 'a0625', expect: { status: 'OutOfDate', advisories: SA3 } }],
+  'tdx-gtg-cos113-ccel': (e) => [
+    { file: e.files[0]!, set: 'a0625', expect: { status: 'OutOfDate', advisories: SA3 } },
+    // The CCEL (supplied among the collateral, detected by content) replays to RTMR0..2; nonce.dat is REPORTDATA.
+    {
+      file: e.files[0]!,
+      set: 'a0625',
+      extra: ['tdx/go-tdx-guest/ccel/ccel_data.dat', 'tdx/go-tdx-guest/ccel/ccel_table.dat'],
+      expect: { status: 'OutOfDate', advisories: SA3 },
+      check: (v) => {
+        const c = v.claims.platformClaims.ccel as { source: string; compared: number[]; eventCount: number; rtmr: string[] };
+        assert.equal(c.source, 'tdx/go-tdx-guest/ccel/ccel_data.dat');
+        assert.deepEqual(c.compared, [0, 1, 2]);
+        assert.ok(c.eventCount > 10);
+        assert.equal(c.rtmr[0], v.claims.measurements['tdx.rtmr0']);
+        assert.equal(v.claims.reportData, toHex(corpusFile('tdx/go-tdx-guest/ccel/nonce.dat')));
+      },
+    },
+  ],
   'tdx-qvl-uptodate-v4': (e) => [{ file: e.files[0]!, set: 'qvl', expect: { status: 'UpToDate', advisories: [] } }],
   'tdx-qvl-outdated-v5': (e) => [{ file: e.files[0]!, set: 'qvlOutdated', expect: NO_MATCH }],
   'tdx-qvl-tdx-quote': (e) => [{ file: e.files[0]!, set: 'qvl', expect: NO_MATCH }],
@@ -94,6 +116,9 @@ const EVIDENCE: Record<string, (e: ManifestEntry) => Run[]> = {
     // TDATTRIBUTES.DEBUG is set in this sample: rejected by default, UpToDate when debug is allowed.
     { file: e.files[0]!, set: 'gtg2023', expect: { code: ErrorCode.DebugNotAllowed } },
     { file: e.files[0]!, set: 'gtg2023', options: { allowDebug: true }, expect: { status: 'UpToDate', advisories: [] } },
+    // trustee's CCEL_data sits beside this quote for claim parsing only: it does not replay to the
+    // quote's RTMR0 (trustee does not compare them), so supplying it must fail the binding.
+    { file: e.files[0]!, set: 'gtg2023', extra: ['tdx/trustee/CCEL_data'], options: { allowDebug: true }, expect: { code: ErrorCode.BindingMismatch } },
   ],
   'tdx-trustee-quote5': (e) => [
     { file: e.files[0]!, set: 'a0625', expect: NO_MATCH },
@@ -257,7 +282,10 @@ test('every TDX/SGX manifest entry is covered', { skip }, async (t) => {
         return;
       }
       if (entry.kind === 'event-log') {
-        assert.ok(corpusFile(entry.files[0]!).length > 0);
+        // OVMF CCEL: a crypto-agile SHA-384 log that replays (no quote to compare it with).
+        const log = parseCcel(corpusFile(entry.files[0]!));
+        assert.ok(log.events.length > 5);
+        assert.ok(log.events.some((ev) => ev.pcrIndex >= 1 && ev.pcrIndex <= 4));
         return;
       }
       assert.fail(`unhandled manifest entry ${entry.id} (${entry.kind})`);

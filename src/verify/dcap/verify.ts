@@ -52,7 +52,9 @@ import {
 } from '../../collateral/intel/index.ts';
 import type { CollateralSet } from '../../collateral/index.ts';
 import { INTEL_QE_VENDOR_ID, type DcapQuote, type EnclaveReport, type TdReport } from '../../evidence/dcap/index.ts';
+import type { EventLog } from '../../evidence/eventlog/index.ts';
 import { checkBinding, rootFingerprints } from '../binding.ts';
+import { parseCcel, replayCcel } from './ccel.ts';
 import type { Verified, VerifyContext } from '../types.ts';
 import { chooseCrl, chooseSignedJson, crlEntryCount, describeMemo, issuerOf, publicKeyOf, revokedAt, subjectOf, verifyPinnedChain, type ChosenCrl } from './select.ts';
 import { convergeStatus, matchPlatformTcb, matchQeTcb, matchTdxModule, type LevelMatch, type ModuleMatch } from './tcb.ts';
@@ -132,7 +134,47 @@ function levelJson(m: LevelMatch | ModuleMatch | undefined): JsonValue {
   return JSON.parse(JSON.stringify(m)) as JsonValue;
 }
 
-export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform: DcapPlatform): Promise<Verified> {
+export interface DcapExtras {
+  /** TDX: a CCEL event log to replay against RTMR0..2 (else one supplied in ctx.collateral is used). */
+  eventLog?: { name: string; bytes: Uint8Array };
+}
+
+const ccelMemo = new WeakMap<Uint8Array, EventLog | null>();
+
+/** Event logs among the unclassified collateral items (binary, detected by parsing). */
+function suppliedEventLogs(set: CollateralSet): { name: string; log: EventLog }[] {
+  const out: { name: string; log: EventLog }[] = [];
+  for (const item of set.other) {
+    let log = ccelMemo.get(item.bytes);
+    if (log === undefined) {
+      try {
+        log = parseCcel(item.bytes);
+      } catch {
+        log = null;
+      }
+      ccelMemo.set(item.bytes, log);
+    }
+    if (log) out.push({ name: item.name, log });
+  }
+  return out;
+}
+
+async function checkEventLogs(logs: { name: string; log: EventLog }[], td: TdReport, warnings: string[]): Promise<JsonValue> {
+  let firstErr: AttestError | undefined;
+  for (const l of logs) {
+    try {
+      const r = await replayCcel(l.log, td);
+      for (const other of logs) if (other !== l) warnings.push(`event log ${other.name} was supplied too but not used (it does not replay to this TD's RTMRs)`);
+      return { source: l.name, rtmr: r.rtmr, compared: r.compared, eventCount: r.eventCount, events: r.events };
+    } catch (e) {
+      if (!(e instanceof AttestError)) throw e;
+      firstErr ??= e;
+    }
+  }
+  throw firstErr!;
+}
+
+export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform: DcapPlatform, extras: DcapExtras = {}): Promise<Verified> {
   const now = ctx.now;
   const opts = ctx.options ?? {};
   const warnings: string[] = [];
@@ -186,6 +228,13 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   }
   // 5. Report-data binding.
   checkBinding('reportData', ctx.expected?.reportData, body.reportData);
+
+  // 5b. TDX CCEL replay, when an event log is given or supplied among the collateral.
+  let ccel: JsonValue = null;
+  if (body.kind !== 'sgx') {
+    const logs = extras.eventLog ? [{ name: extras.eventLog.name, log: parseCcel(extras.eventLog.bytes) }] : suppliedEventLogs(ctx.collateral);
+    if (logs.length > 0) ccel = await checkEventLogs(logs, body, warnings);
+  }
 
   // 6. Collateral.
   const coll = intelCollateral(ctx.collateral);
@@ -345,6 +394,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
       pckCrl: crlDesc(pckCrl),
     },
     tcbEvaluation: { platform: levelJson(platformLevel), tdxModule: levelJson(moduleMatch), qe: levelJson(qeLevel) },
+    ...(ccel ? { ccel } : {}),
   };
   const claims: Claims = {
     platform,

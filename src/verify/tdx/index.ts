@@ -4,8 +4,8 @@
  */
 import { UnsupportedVersion } from '../../core/index.ts';
 import { TEE_TYPE_TDX, looksLikeDcapQuote, parseQuote, type DcapQuote } from '../../evidence/dcap/index.ts';
-import type { Platform } from '../types.ts';
-import { verifyDcapQuote } from '../dcap/index.ts';
+import type { Platform, Verified, VerifyContext } from '../types.ts';
+import { verifyDcapQuote, type DcapExtras } from '../dcap/index.ts';
 
 export function parseTdxQuote(bytes: Uint8Array): DcapQuote {
   const q = parseQuote(bytes);
@@ -20,3 +20,12 @@ export const tdxPlatform: Platform<DcapQuote> = {
   parse: parseTdxQuote,
   verify: (q, ctx) => verifyDcapQuote(q, ctx, 'tdx'),
 };
+
+/**
+ * Verifies a TDX quote and replays a CCEL event log against RTMR0..2 (the replayed events land in
+ * claims.platformClaims.ccel). Without `eventLog`, an event log supplied among ctx.collateral (a
+ * binary TCG log, detected by content) is used; with neither, no replay happens.
+ */
+export function verifyTdxQuote(bytes: Uint8Array, ctx: VerifyContext, extras: DcapExtras = {}): Promise<Verified> {
+  return verifyDcapQuote(parseTdxQuote(bytes), ctx, 'tdx', extras);
+}
