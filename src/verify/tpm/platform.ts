@@ -26,6 +26,7 @@ import {
   parseTpmEvidence,
   type TpmEvidence,
 } from '../../evidence/tpm/index.ts';
+import { checkBinding } from '../binding.ts';
 import type { Platform, Verified, VerifyContext } from '../types.ts';
 import { verifyQuote, type PcrBanks, type VerifiedQuote } from './quote.ts';
 import { establishAkTrust } from './trust.ts';
@@ -35,13 +36,17 @@ export const TPM_SHA1_BANK_WARNING = 'a quote covers the SHA-1 PCR bank: its val
 export async function verifyTpmEvidence(evidence: TpmEvidence, ctx: VerifyContext): Promise<Verified> {
   const warnings: string[] = [];
   const trust = await establishAkTrust(evidence, ctx);
-  const nonce = ctx.expected?.nonce ?? ctx.expected?.reportData;
-  if (!nonce) warnings.push('no expected nonce: the quotes\' freshness (extraData) was not checked');
+  // expected.nonce must equal extraData exactly; expected.reportData follows the REPORT_DATA rule
+  // (a shorter value is a prefix and the rest must be zero), for KBS callers that pad a hash.
+  const nonce = ctx.expected?.nonce;
+  const reportData = ctx.expected?.reportData;
+  if (!nonce && !reportData) warnings.push('no expected nonce: the quotes\' freshness (extraData) was not checked');
 
   const quoted: PcrBanks = new Map();
   const verified: VerifiedQuote[] = [];
   for (const q of evidence.quotes) {
     const v = await verifyQuote(q.attest, q.signature, evidence.akPublic, { pcrs: evidence.pcrs, ...(nonce ? { nonce } : {}) });
+    checkBinding('extraData', reportData, v.attest.extraData);
     verified.push(v);
     for (const [alg, bank] of v.pcrs) {
       let into = quoted.get(alg);

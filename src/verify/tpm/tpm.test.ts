@@ -191,6 +191,12 @@ test('synthetic: signature, AK and structure errors', async () => {
   await assert.rejects(tpmPlatform.verify(await build(good, goodSig, ak.pub.raw, { 0: PCRS[0], 7: new Uint8Array(32) }), ctx()), code('ERR_BINDING_MISMATCH'), 'PCR digest');
   const wrongNonce = await quoteBytes(utf8('stale'));
   await assert.rejects(tpmPlatform.verify(await build(wrongNonce, await sign('rsassa', ak.keys.privateKey, wrongNonce)), ctx()), code('ERR_BINDING_MISMATCH'), 'nonce');
+  // expected.reportData: a shorter value is a prefix of extraData and the rest must be zero.
+  const padded = await quoteBytes(concatBytes(NONCE, new Uint8Array(32)));
+  const paddedEv = await build(padded, await sign('rsassa', ak.keys.privateKey, padded));
+  await tpmPlatform.verify(paddedEv, { ...ctx(), expected: { reportData: NONCE } });
+  await assert.rejects(tpmPlatform.verify(paddedEv, { ...ctx(), expected: { reportData: utf8('other') } }), code('ERR_BINDING_MISMATCH'), 'reportData');
+  await assert.rejects(tpmPlatform.verify(paddedEv, { ...ctx(), expected: { nonce: NONCE } }), code('ERR_BINDING_MISMATCH'), 'nonce is exact');
   // An event log whose banks no quote covers cannot vouch for anything.
   const sha1Log = encodeEventLog({ format: 'sha1', events: [{ seq: 0, offset: 0, pcrIndex: 0, eventType: EV.SEPARATOR, typeName: '', digests: [{ alg: TPM_ALG.SHA1, bank: 'sha1', digest: new Uint8Array(20) }], data: new Uint8Array(4) }] });
   const withLog = tpmPlatform.parse(encodeTpmBundle({ akPublic: ak.pub.raw, quotes: [{ attest: good, signature: goodSig }], pcrs: { sha256: PCRS }, eventLog: sha1Log }));
