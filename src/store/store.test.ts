@@ -139,6 +139,10 @@ for (const backend of backends) {
       // Three stores opening a fresh database at once (separate pools on PostgreSQL).
       const stores = await Promise.all([0, 1, 2].map(() => openOn(db, { masterKey: key, logger })));
       assert.equal(logs.filter((l) => l.includes('0001_initial')).length, 1, logs.join('\n'));
+      // They also agreed on one session data key: a token sealed by one opens in the others.
+      await stores[0]!.sessions.create({ id: 'x', nonce: 'n', tee: 'sim', hashAlgorithm: 'sha384', expiresAt: at(1000) });
+      await stores[1]!.sessions.markAttested('x', { token: 'tok', teePubKey: { kty: 'EC' }, claims: null, expiresAt: at(2000) });
+      assert.equal((await stores[2]!.sessions.get('x'))?.attestation?.token, 'tok');
       for (const s of stores) await s.close();
       const again = await openOn(db, { masterKey: key, logger });
       assert.equal(logs.filter((l) => l.includes('0001_initial')).length, 1);
