@@ -82,6 +82,8 @@ test('revoked PCK → CertificateRevoked; revoked TCB signer → CertificateRevo
   await rejects(tdxPlatform.verify(tdxPlatform.parse(tdQuote), ctx(await collateralFor(pki, { crls: [pki.rootCrl, revoked] }))), ErrorCode.CertificateRevoked);
   const rootRevokesSigner = await mintCrl(pki.root, { thisUpdate: new Date('2025-01-01T00:00:00Z'), nextUpdate: new Date('2026-01-01T00:00:00Z'), revokedSerials: [pki.tcbSigner.cert.serialNumber] });
   await rejects(tdxPlatform.verify(tdxPlatform.parse(tdQuote), ctx(await collateralFor(pki, { crls: [rootRevokesSigner, pki.pckCrl] }))), ErrorCode.CertificateRevoked);
+  const rootRevokesCa = await mintCrl(pki.root, { thisUpdate: new Date('2025-01-01T00:00:00Z'), nextUpdate: new Date('2026-01-01T00:00:00Z'), revokedSerials: [pki.platformCa.cert.serialNumber] });
+  await assert.rejects(tdxPlatform.verify(tdxPlatform.parse(tdQuote), ctx(await collateralFor(pki, { crls: [rootRevokesCa, pki.pckCrl] }))), (e: unknown) => e instanceof AttestError && e.code === ErrorCode.CertificateRevoked && e.details.role === 'pck-ca');
 });
 
 test('stale or wrongly signed CRL fails unless a valid CRL of the same issuer is also supplied', async () => {

@@ -270,6 +270,9 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
     crls.push(got);
   });
   if (rootCrl) {
+    // dcap-qvl step 1: the root itself must not be listed, then the PCK CA.
+    const rootAt = revokedAt(rootCrl.crl, root);
+    if (rootAt) throw new CertificateRevoked('root', root.serialNumber, issuerOf(rootCrl.crl), rootAt);
     const at = revokedAt(rootCrl.crl, pckCa);
     if (at) throw new CertificateRevoked('pck-ca', pckCa.serialNumber, issuerOf(rootCrl.crl), at);
   }
