@@ -4,7 +4,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AttestError, toHex, utf8 } from '../../core/index.ts';
+import { AttestError, MemoryCollateralCache, toHex, utf8, type Fetcher } from '../../core/index.ts';
 import { emptyCollateral } from '../../collateral/index.ts';
 import { CborMap, encodeCbor, encodeNitroPayload, parseNitroDocument, type NitroPayload } from '../../evidence/nitro/index.ts';
 import { mint, mintCrl, type TestIdentity } from '../../../test/support/pki.ts';
@@ -54,7 +54,7 @@ test('a synthetic document verifies and yields neutral claims', async () => {
   assert.deepEqual(v.chain.map((c) => c.role), ['leaf', 'intermediate', 'intermediate', 'intermediate', 'root']);
   assert.equal(v.chain[4]!.sha256, pki.root.fingerprint);
   assert.equal(v.claims.revocation, 'absent');
-  assert.equal(v.warnings.length, 1);
+  assert.equal(v.warnings.length, 2); // regional and zonal name CRL distribution points
 });
 
 test('tagged (tag 18), indefinite-length maps and a bare root+leaf bundle verify', async () => {
@@ -165,9 +165,50 @@ test('revocation: supplied CRLs are checked; --require-crl without them fails', 
   const revoked = emptyCollateral();
   revoked.crls.push(await mintCrl(pki.root), await mintCrl(pki.regional, { revokedSerials: [pki.zonal.cert.serialNumber] }));
   assert.equal(await code(() => verifyBytes(bytes, { collateral: revoked })), 'ERR_CERTIFICATE_REVOKED');
+  // A CRL newer than the verification time is used (it knows more); one past its nextUpdate is stale.
+  const newer = emptyCollateral();
+  newer.crls.push(await mintCrl(pki.root, { thisUpdate: new Date('2026-01-01T00:00:00Z'), nextUpdate: new Date('2026-02-01T00:00:00Z') }), await mintCrl(pki.regional, { thisUpdate: new Date('2026-01-01T00:00:00Z'), revokedSerials: [pki.zonal.cert.serialNumber] }));
+  assert.equal(await code(() => verifyBytes(bytes, { collateral: newer })), 'ERR_CERTIFICATE_REVOKED');
   const stale = emptyCollateral();
   stale.crls.push(await mintCrl(pki.root, { nextUpdate: new Date('2025-01-01T00:00:00Z') }));
   assert.equal(await code(() => verifyBytes(bytes, { collateral: stale })), 'ERR_COLLATERAL_EXPIRED');
+});
+
+test('revocation: CRLs fetched from the distribution points through the Fetcher and cache', async () => {
+  const served = new Map<string, Uint8Array>([
+    ['http://crl.test.invalid/root.crl', new Uint8Array((await mintCrl(pki.root)).rawData)],
+    ['http://crl.test.invalid/regional.crl', new Uint8Array((await mintCrl(pki.regional, { revokedSerials: [pki.zonal.cert.serialNumber] })).rawData)],
+  ]);
+  const hits: string[] = [];
+  const fetcher: Fetcher = async (url) => {
+    hits.push(url);
+    const body = served.get(url);
+    return { status: body ? 200 : 404, headers: { get: () => null }, arrayBuffer: async () => (body ? (body.slice().buffer as ArrayBuffer) : new ArrayBuffer(0)) };
+  };
+  const cache = new MemoryCollateralCache();
+  const bytes = await doc();
+  assert.equal(await code(() => verifyBytes(bytes, { fetcher, cache })), 'ERR_CERTIFICATE_REVOKED');
+  // Checked from the leaf up: the zonal CA (in the regional CRL) is found revoked first.
+  assert.deepEqual(hits, ['http://crl.test.invalid/regional.crl']);
+
+  // Offline, the cached CRLs are still used; nothing is fetched.
+  hits.length = 0;
+  assert.equal(await code(() => verifyBytes(bytes, { cache, offline: true })), 'ERR_CERTIFICATE_REVOKED');
+  assert.equal(hits.length, 0);
+
+  // Unrevoked: checked. A 404 is a warning, or CollateralUnavailable with requireCrl.
+  served.set('http://crl.test.invalid/regional.crl', new Uint8Array((await mintCrl(pki.regional)).rawData));
+  hits.length = 0;
+  assert.equal((await verifyBytes(bytes, { fetcher })).claims.revocation, 'checked');
+  assert.deepEqual(hits.sort(), ['http://crl.test.invalid/regional.crl', 'http://crl.test.invalid/root.crl']);
+  served.delete('http://crl.test.invalid/root.crl');
+  const v = await verifyBytes(bytes, { fetcher });
+  assert.equal(v.claims.revocation, 'absent');
+  assert.ok(v.warnings.some((w) => w.includes('HTTP 404')));
+  assert.equal(await code(() => verifyBytes(bytes, { fetcher, options: { requireCrl: true } })), 'ERR_COLLATERAL_UNAVAILABLE');
+  // A CRL signed by someone else is invalid collateral, not "revocation absent".
+  served.set('http://crl.test.invalid/root.crl', new Uint8Array((await mintCrl(pki.zonal)).rawData));
+  assert.equal(await code(() => verifyBytes(bytes, { fetcher })), 'ERR_COLLATERAL_INVALID');
 });
 
 test('structure errors surface as EvidenceMalformed from parse', async () => {

@@ -51,8 +51,9 @@ import {
   type PinnedRoots,
   type TcbClaims,
   type X509Certificate,
+  type X509Crl,
 } from '../../core/index.ts';
-import { AWS_NITRO_PINNED_ROOTS, AWS_NITRO_ROOT_LABEL, AWS_NITRO_TRUST_FAMILY, findPinnedRoot } from '../../collateral/nitro/index.ts';
+import { AWS_NITRO_PINNED_ROOTS, AWS_NITRO_ROOT_LABEL, AWS_NITRO_TRUST_FAMILY, fetchNitroCrl, findPinnedRoot } from '../../collateral/nitro/index.ts';
 import { pcrsHex, sigStructure, type NitroDocument } from '../../evidence/nitro/index.ts';
 import { checkBinding, rootFingerprints } from '../binding.ts';
 import type { Verified, VerifyContext } from '../types.ts';
@@ -254,7 +255,11 @@ async function buildChain(doc: NitroDocument, ctx: VerifyContext): Promise<Nitro
   return { chain, rootSource };
 }
 
-/** Supplied CRLs (ctx.collateral) for every certificate that names a CRL distribution point. */
+/**
+ * Revocation for every certificate that names a CRL distribution point: a CRL from ctx.collateral
+ * (issued by the certificate's issuer), else one fetched from the distribution point through
+ * ctx.fetcher / ctx.cache. Missing CRLs are a warning, or CollateralUnavailable with requireCrl.
+ */
 async function checkRevocation(chain: X509Certificate[], ctx: VerifyContext, warnings: string[]): Promise<Claims['revocation']> {
   let missing = 0;
   let needed = 0;
@@ -262,23 +267,36 @@ async function checkRevocation(chain: X509Certificate[], ctx: VerifyContext, war
     const c = chain[i]!;
     const issuer = chain[i + 1]!;
     const dps = crlDistributionPoints(c, roleOf(i, chain.length));
-    const crl = ctx.collateral.crls.find((x) => x.issuer === issuer.subject);
+    let crl: X509Crl | undefined = ctx.collateral.crls.find((x) => x.issuer === issuer.subject);
     if (!dps.length && !crl) continue;
     needed++;
+    let reason = 'not supplied (pass it with --collateral)';
+    if (!crl && (ctx.fetcher || ctx.cache)) {
+      for (const url of dps) {
+        try {
+          crl = await fetchNitroCrl(url, issuer.subject, { now: ctx.now, ...(ctx.fetcher ? { fetcher: ctx.fetcher } : {}), ...(ctx.cache ? { cache: ctx.cache } : {}), ...(ctx.offline ? { offline: true } : {}) });
+          break;
+        } catch (e) {
+          if (!(e instanceof AttestError)) throw e;
+          reason = e.message;
+        }
+      }
+    }
     if (!crl) {
-      if (ctx.options?.requireCrl) throw new CollateralUnavailable(`CRL of "${issuer.subject}"`, dps[0], 'not supplied (pass it with --collateral)');
+      if (ctx.options?.requireCrl) throw new CollateralUnavailable(`CRL of "${issuer.subject}"`, dps[0], reason);
+      warnings.push(`revocation of "${c.subject}" not checked: ${reason}`);
       missing++;
       continue;
     }
-    await verifyCrl(crl, issuer, ctx.now, `CRL of "${issuer.subject}"`);
+    // A CRL issued after the verification time (a current CRL when verifying a past document at
+    // its --at time) knows at least as much as the one in force then: use it. A CRL past its
+    // nextUpdate at the verification time is stale (CollateralExpired).
+    const at = ctx.now < crl.thisUpdate ? crl.thisUpdate : ctx.now;
+    await verifyCrl(crl, issuer, at, `CRL of "${issuer.subject}"`);
     assertNotRevoked(crl, c, roleOf(i, chain.length));
   }
   if (needed === 0) return 'not-applicable';
-  if (missing) {
-    warnings.push(`revocation not checked for ${missing} of ${needed} certificate(s) with a CRL distribution point (no CRL supplied)`);
-    return 'absent';
-  }
-  return 'checked';
+  return missing ? 'absent' : 'checked';
 }
 
 function checkFreshness(doc: NitroDocument, ctx: VerifyContext): void {
