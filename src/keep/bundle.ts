@@ -75,6 +75,13 @@ const PayloadSchema = z.object({
   ciphertext_sha384: hex384,
 }).strict();
 
+/*
+ * Node's base64url codec: the module ciphertext is hundreds of KB and the portable core codec is
+ * ~100x slower on it. Inputs were already checked against the base64url alphabet by the schema.
+ */
+const b64uDecode = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64url'));
+const b64uEncode = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+
 export async function manifestDigest(m: Manifest): Promise<Uint8Array> {
   return sha384(utf8(canonicalJson(m)));
 }
@@ -100,7 +107,7 @@ export async function packageKeep(moduleBytes: Uint8Array, manifestIn: unknown, 
   const keyBytes = randomBytes(32);
   const iv = randomBytes(12);
   const ct = new Uint8Array(await subtle().encrypt({ name: 'AES-GCM', iv: ab(iv), additionalData: ab(aadFor(mDigest)), tagLength: 128 }, await aesKey(keyBytes, 'encrypt'), ab(moduleBytes)));
-  const module = { alg: 'A256GCM' as const, iv: toBase64Url(iv), ciphertext: toBase64Url(ct), sha384: toHex(await sha384(moduleBytes)), size: moduleBytes.length };
+  const module = { alg: 'A256GCM' as const, iv: toBase64Url(iv), ciphertext: b64uEncode(ct), sha384: toHex(await sha384(moduleBytes)), size: moduleBytes.length };
   const payload: SignedPayload = {
     format: BUNDLE_FORMAT,
     version: BUNDLE_VERSION,
@@ -163,6 +170,8 @@ export interface VerifiedBundle {
   manifest: Manifest;
   manifestSha384: Uint8Array;
   signer: { thumbprint: string; alg: string; jwk: JWK };
+  /** The decoded module ciphertext (checked against the signed digest). */
+  ciphertext: Uint8Array;
 }
 
 /**
@@ -212,9 +221,10 @@ export async function verifyBundle(bytes: Uint8Array, trusted: readonly string[]
   if (payload.module_sha384 !== bundle.module.sha384) mismatch('module.sha384', payload.module_sha384, bundle.module.sha384);
   if (payload.module_size !== bundle.module.size) mismatch('module.size', String(payload.module_size), bundle.module.size);
   if (payload.iv !== bundle.module.iv) mismatch('module.iv', payload.iv, bundle.module.iv);
-  const ctHash = toHex(await sha384(fromBase64Url(bundle.module.ciphertext)));
+  const ciphertext = b64uDecode(bundle.module.ciphertext);
+  const ctHash = toHex(await sha384(ciphertext));
   if (payload.ciphertext_sha384 !== ctHash) mismatch('module.ciphertext', payload.ciphertext_sha384, ctHash);
-  return { bundle, manifest: bundle.manifest, manifestSha384: mDigest, signer: { thumbprint, alg: header.alg, jwk } };
+  return { bundle, manifest: bundle.manifest, manifestSha384: mDigest, signer: { thumbprint, alg: header.alg, jwk }, ciphertext };
 }
 
 export function parseWorkloadKey(bytes: Uint8Array): WorkloadKeyJwk {
@@ -237,7 +247,7 @@ export async function openModule(v: VerifiedBundle, key: WorkloadKeyJwk): Promis
   const raw = fromBase64Url(key.k);
   let pt: Uint8Array;
   try {
-    pt = new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv: ab(fromBase64Url(v.bundle.module.iv)), additionalData: ab(aadFor(v.manifestSha384)), tagLength: 128 }, await aesKey(raw, 'decrypt'), ab(fromBase64Url(v.bundle.module.ciphertext))));
+    pt = new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv: ab(fromBase64Url(v.bundle.module.iv)), additionalData: ab(aadFor(v.manifestSha384)), tagLength: 128 }, await aesKey(raw, 'decrypt'), ab(v.ciphertext)));
   } catch {
     throw new WorkloadInvalid('module.ciphertext', 'AES-256-GCM authentication failed (wrong workload key or modified ciphertext/manifest)');
   } finally {
