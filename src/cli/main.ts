@@ -9,6 +9,7 @@ import { registerGetResource } from './commands/get-resource.ts';
 import { registerKeep } from './commands/keep.ts';
 import { registerToken } from './commands/token.ts';
 import { registerRefs } from './commands/refs.ts';
+import { registerTpm } from './commands/tpm.ts';
 
 export function buildProgram(): Command {
   const program = new Command('teataster')
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerPlatforms(program);
   registerKeep(program);
   // command registrations (one line per command module) go here
+  registerTpm(program);
   registerKbs(program);
   registerGetResource(program);
   registerToken(program);
