@@ -158,3 +158,20 @@ test('webhooks: queued in the store, signed with HMAC-SHA256, retried until deli
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('collateral files and directories are loaded for every verification', async () => {
+  const { loadCollateral } = await import('./server.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'kbs-coll-'));
+  try {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(dir, 'sub'));
+    await writeFile(join(dir, 'a.json'), JSON.stringify({ format: 'teataster.tpm-trust/v1', akNames: ['000b00'] }));
+    await writeFile(join(dir, 'sub', 'b.json'), JSON.stringify({ x: 1 }));
+    await writeFile(join(dir, '.hidden.json'), '{}');
+    assert.equal((await loadCollateral([join(dir, 'a.json')])).json.length, 1);
+    assert.equal((await loadCollateral([dir])).json.length, 2);
+    await assert.rejects(loadCollateral([join(dir, 'absent')]), { code: 'ERR_CONFIG_INVALID' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

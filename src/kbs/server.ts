@@ -72,8 +72,11 @@ export async function loadCollateral(paths: readonly string[]): Promise<Collater
     const st = await stat(p).catch(() => {
       throw new AttestError(ErrorCode.ConfigInvalid, `collateral path ${p} does not exist`);
     });
-    if (st.isDirectory()) for (const n of (await readdir(p)).sort()) if (!n.startsWith('.')) await walk(join(p, n));
-    else if (st.isFile()) items.push({ name: p, bytes: new Uint8Array(await readFile(p)) });
+    if (st.isDirectory()) {
+      for (const n of (await readdir(p)).sort()) if (!n.startsWith('.')) await walk(join(p, n));
+    } else if (st.isFile()) {
+      items.push({ name: p, bytes: new Uint8Array(await readFile(p)) });
+    }
   };
   for (const p of paths) await walk(p);
   return classifyCollateral(items, emptyCollateral());
