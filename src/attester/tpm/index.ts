@@ -30,7 +30,7 @@ export interface TpmAttesterOptions {
   pcrs?: number[];
   /** Banks (TPM_ALG_IDs) to quote (default: every allocated bank). */
   banks?: number[];
-  /** Event log to attach (default the kernel's securityfs log when readable; false = none). */
+  /** Event log to attach (default: the kernel's securityfs log when using the device and readable; none over TCP; false = none). */
   eventLog?: string | false;
   /** EK certificate to send when the TPM's NV has none. */
   ekCert?: Uint8Array;
@@ -100,7 +100,8 @@ export async function collectTpmEvidence(client: TpmClient, nonce: Uint8Array, o
     const pcrs: Record<string, Record<number, Uint8Array>> = {};
     for (const [alg, bank] of q.pcrs) pcrs[hashAlgName(alg)] = Object.fromEntries(bank);
     let eventLog: Uint8Array | undefined;
-    const logPath = opts.eventLog === undefined ? DEFAULT_EVENT_LOG : opts.eventLog;
+    // The kernel's log describes the platform TPM; a TCP (swtpm) TPM's PCRs are unrelated to it.
+    const logPath = opts.eventLog === undefined ? (opts.tcp ?? tcpFromEnv() ? false : DEFAULT_EVENT_LOG) : opts.eventLog;
     if (logPath) {
       try {
         eventLog = new Uint8Array(await readFile(logPath));

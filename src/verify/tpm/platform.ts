@@ -17,7 +17,7 @@ import {
   type Claims,
   type JsonValue,
 } from '../../core/index.ts';
-import { describeEvent, parseEventLog, replayEventLog } from '../../evidence/eventlog/index.ts';
+import { describeEvent, EV, parseEventLog, replayEventLog } from '../../evidence/eventlog/index.ts';
 import {
   describeAttributes,
   hashAlgName,
@@ -84,7 +84,15 @@ export async function verifyTpmEvidence(evidence: TpmEvidence, ctx: VerifyContex
       replayed[b.bank] = summary;
     }
     if (compared === 0) throw new BindingMismatch('eventLog', 'at least one quoted PCR reproduced by the log', 'none of the log\'s registers is quoted');
-    events = log.events.map((e) => describeEvent(e));
+    // Only digests of replayed banks, and only events in quoted registers, are verified.
+    const banksDone = new Set([...result.banks.values()].map((b) => b.bank));
+    events = log.events.map((e) => {
+      const d = describeEvent(e);
+      const digests = d.digests as Record<string, JsonValue>;
+      for (const k of Object.keys(digests)) if (!banksDone.has(k)) delete digests[k];
+      const measured = e.eventType !== EV.NO_ACTION && [...result.banks.values()].some((b) => quoted.get(b.alg)?.has(e.pcrIndex));
+      return { ...d, verified: measured };
+    });
   }
 
   const measurements: Record<string, string> = {};

@@ -47,7 +47,10 @@ test('conformance: every tpm evidence entry of the corpus verifies at verify_at'
     assert.equal(v.chain[2]!.sha256, '9bd5285f8fb18502a7947e621ffd470266f49fcd3b73e19a190f690ad32a7caf');
     const replay = v.claims.platformClaims.eventLogReplay as Record<string, Record<string, string>>;
     for (const bank of ['sha1', 'sha256', 'sha384']) for (let i = 0; i <= 9; i++) assert.equal(replay[bank]![String(i)], v.claims.measurements[`tpm.${bank}.pcr${i}`]);
-    assert.ok((v.claims.platformClaims.events as unknown[]).length > 10);
+    const evs = v.claims.platformClaims.events as { verified: boolean; pcr: number; type: string }[];
+    assert.ok(evs.length > 10);
+    assert.ok(evs.filter((e) => e.type !== 'EV_NO_ACTION').every((e) => e.verified));
+    assert.ok(evs.filter((e) => e.type === 'EV_NO_ACTION').every((e) => !e.verified));
     assert.ok(v.warnings.some((w) => w.includes('SHA-1 PCR bank')), 'SHA-1 bank policy: accepted with a warning');
     // The same evidence as a JSON bundle assembled from the split files.
     const dir = pb.slice(0, pb.lastIndexOf('/') + 1);
@@ -110,6 +113,11 @@ test('property: any single-byte change in a signed TPMS_ATTEST is rejected', asy
     }),
     { numRuns: 60 },
   );
+});
+
+test('property: detect never throws and only claims JSON bundles or protobuf attestations', () => {
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => typeof tpmPlatform.detect(b) === 'boolean'), { numRuns: 200 });
+  assert.equal(tpmPlatform.detect(utf8('{"format":"other"}')), false);
 });
 
 // Synthetic AKs signed with WebCrypto: every scheme, pinned by Name.
