@@ -202,3 +202,18 @@ test('QE report signed by another key, attestation key binding broken → Signat
   await rejects(tdxPlatform.verify(badAuth, ctx(c)), ErrorCode.SignatureInvalid);
   assert.equal(toHex(q.signature.qe.qeAuthData).length, 64);
 });
+
+test('supplied TCB Info that is out of date is replaced by a fresh fetch when online (never offline)', async () => {
+  const stale = await collateralFor(pki, { tcbInfo: tcbInfoJson({ issueDate: '2025-04-01T00:00:00Z', nextUpdate: '2025-05-01T00:00:00Z' }) });
+  const freshBody = await signedBody('tcbInfo', tcbInfoJson(), pki.tcbSigner);
+  const urls: string[] = [];
+  const fetcher = async (url: string): Promise<Response> => {
+    urls.push(url);
+    return url.includes('/tdx/certification/v4/tcb?fmspc=50806F000000') ? new Response(freshBody, { status: 200 }) : new Response('', { status: 404 });
+  };
+  const v = await tdxPlatform.verify(tdxPlatform.parse(tdQuote), ctx(stale, { fetcher, endpoints: { intelPcs: 'http://pcs.invalid' } }));
+  assert.equal(v.tcb?.status, 'UpToDate');
+  assert.deepEqual(urls, ['http://pcs.invalid/tdx/certification/v4/tcb?fmspc=50806F000000']);
+  assert.ok(v.warnings.some((w) => w.includes('a fresh copy was fetched')));
+  await rejects(tdxPlatform.verify(tdxPlatform.parse(tdQuote), ctx(stale, { fetcher, offline: true })), ErrorCode.CollateralExpired);
+});

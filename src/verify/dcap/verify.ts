@@ -9,6 +9,7 @@ import {
   AttestError,
   CertificateInvalid,
   CertificateRevoked,
+  CollateralExpired,
   CollateralInvalid,
   CollateralUnavailable,
   DebugNotAllowed,
@@ -304,7 +305,32 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
     if (allTcb.length > 0) throw new CollateralInvalid(`${tcbId} TCB Info`, `supplied TCB Info is for FMSPC ${[...new Set(allTcb.map((c) => c.parsed.fmspc))].join(', ')}, but the PCK certificate's FMSPC is ${pck.fmspc}`);
     throw new CollateralUnavailable(`${tcbId} TCB Info for FMSPC ${pck.fmspc}`, undefined, 'none supplied and no network/cache (pass --collateral or go online)');
   }
-  const tcb = await chooseSignedJson(tcbCands, pool, roots, now, `${tcbId} TCB Info`, !!opts.allowExpiredCollateral, signerCheck);
+  /**
+   * Supplied items that are all out of date are replaced by a fresh fetch when the network is
+   * available (a growing collateral directory must not pin a verifier to stale data); offline, or
+   * when the fetch fails, the original CollateralExpired stands.
+   */
+  const withRefresh = async <T extends { issueDate: Date; nextUpdate: Date }>(
+    cands: { candidate: SignedJsonCandidate; parsed: T }[],
+    what: string,
+    refetch: () => Promise<{ candidate: SignedJsonCandidate; parsed: T }[]>,
+  ): Promise<Awaited<ReturnType<typeof chooseSignedJson<T>>>> => {
+    try {
+      return await chooseSignedJson(cands, pool, roots, now, what, !!opts.allowExpiredCollateral, signerCheck);
+    } catch (e) {
+      if (!(e instanceof CollateralExpired) || !policy?.fetcher || cands.some((c) => c.candidate.source.startsWith('http'))) throw e;
+      let fresh: { candidate: SignedJsonCandidate; parsed: T }[];
+      try {
+        fresh = await refetch();
+      } catch {
+        throw e;
+      }
+      if (fresh.length === 0) throw e;
+      warnings.push(`supplied ${what} is out of date at ${iso(now)}; a fresh copy was fetched from ${fresh[0]!.candidate.source}`);
+      return chooseSignedJson(fresh, pool, roots, now, what, !!opts.allowExpiredCollateral, signerCheck);
+    }
+  };
+  const tcb = await withRefresh(tcbCands, `${tcbId} TCB Info`, async () => parsedTcb([await fetchTcbInfo(platform, pck.fmspc, policy!, pcsBase)]).filter((c) => c.parsed.id === tcbId && c.parsed.fmspc === pck.fmspc));
   if (tcb.parsed.fmspc !== pck.fmspc) throw new CollateralInvalid('TCB Info', `FMSPC ${tcb.parsed.fmspc} does not match the PCK FMSPC ${pck.fmspc}`);
   if (tcb.parsed.pceId !== pck.pceId) throw new CollateralInvalid('TCB Info', `PCE-ID ${tcb.parsed.pceId} does not match the PCK PCE-ID ${pck.pceId}`);
   if (tcb.expired) warnings.push(`EXPIRED COLLATERAL accepted (--allow-expired-collateral): ${tcb.expired.message}`);
@@ -320,7 +346,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   let qeCands = parsedQe(coll.qeIdentities).filter((c) => c.parsed.id === qeId);
   if (qeCands.length === 0 && policy) qeCands = parsedQe([await fetchQeIdentity(platform, policy, pcsBase)]).filter((c) => c.parsed.id === qeId);
   if (qeCands.length === 0) throw new CollateralUnavailable(`${qeId} Identity`, undefined, 'none supplied and no network/cache (pass --collateral or go online)');
-  const qeIdent = await chooseSignedJson(qeCands, pool, roots, now, `${qeId} Identity`, !!opts.allowExpiredCollateral, signerCheck);
+  const qeIdent = await withRefresh(qeCands, `${qeId} Identity`, async () => parsedQe([await fetchQeIdentity(platform, policy!, pcsBase)]).filter((c) => c.parsed.id === qeId));
   if (qeIdent.expired) warnings.push(`EXPIRED COLLATERAL accepted (--allow-expired-collateral): ${qeIdent.expired.message}`);
 
   // 7. QE report against the QE Identity.
