@@ -178,7 +178,7 @@ export interface VerifiedEar {
 }
 
 export interface VerifyEarOptions {
-  /** A JWKS document ({ keys: [...] }) or a list of public JWKs. */
+  /** A JWKS document ({ keys: [...] }) or a list of public JWKs. Imported keys are cached per object: pass a new object when the keys change. */
   jwks?: JSONWebKeySet | JWK[];
   now: Date;
   issuer?: string;
@@ -281,7 +281,7 @@ export async function verifyEarToken(jwt: string, opts: VerifyEarOptions): Promi
   const tolerance = opts.clockToleranceSeconds ?? 60;
   let payload: JWTPayload;
   try {
-    const set = createLocalJWKSet(keys as JSONWebKeySet);
+    const set = keySetFor(opts.jwks!, keys as JSONWebKeySet);
     const r = await jwtVerify(jwt, set, {
       algorithms: [...EAR_ALGORITHMS],
       currentDate: opts.now,
@@ -299,6 +299,17 @@ export async function verifyEarToken(jwt: string, opts: VerifyEarOptions): Promi
   if (typeof iat === 'number' && iat > opts.now.getTime() / 1000 + tolerance) throw new TokenInvalid('not-yet-valid', `issued in the future (iat ${iat})`);
   const parsed = parseEarClaims(payload as Record<string, unknown>);
   return { header: { alg: header.alg, ...(header.kid ? { kid: header.kid } : {}) }, ...parsed };
+}
+
+/** One jose key set per JWKS object: jose caches imported keys inside it, so repeated verifications skip the import. */
+const keySets = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();
+function keySetFor(source: object, jwks: JSONWebKeySet): ReturnType<typeof createLocalJWKSet> {
+  let set = keySets.get(source);
+  if (!set) {
+    set = createLocalJWKSet(jwks);
+    keySets.set(source, set);
+  }
+  return set;
 }
 
 function mapJoseError(e: unknown): TokenInvalid {
