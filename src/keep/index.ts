@@ -1,7 +1,7 @@
 /** Keeps: confidential WebAssembly workloads delivered only to an attested TEE (docs/keep.md). */
 export { canonicalJson } from './canonical-json.ts';
 export { WorkloadInvalid, LimitExceeded } from './errors.ts';
-export { ManifestSchema, MANIFEST_VERSION, ManifestInvalid, parseKeepToml, validateManifest, preopenDirs, keepResourcePaths, type Manifest, type ManifestInput } from './manifest.ts';
+export { ManifestSchema, ManifestInvalid, parseKeepToml, validateManifest, preopenDirs, keepResourcePaths, type Manifest, type ManifestInput } from './manifest.ts';
 export { generateTenantKey, loadTenantKey, tenantThumbprint, TENANT_ALGS, type TenantAlg, type TenantKey } from './tenant-key.ts';
 export {
   BUNDLE_FORMAT, BUNDLE_VERSION, SIGNATURE_TYP, MAX_MODULE_BYTES, packageKeep, encodeBundle, bundleSignerJwk, parseBundle, verifyBundle, openModule, parseWorkloadKey, manifestDigest,

@@ -7,9 +7,6 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { AttestError, ErrorCode } from '../core/index.ts';
 
-/** Format of the manifest object inside a bundle (independent of the bundle envelope version). */
-export const MANIFEST_VERSION = 1;
-
 /** KBS resource path `repo/type/tag` (each segment a KBS path component). */
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const resourcePath = z.string().refine((p) => {

@@ -99,7 +99,13 @@ test('package → deploy → run: the workload prints a value derived from its K
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, `sha256(API_TOKEN)=${createHash('sha256').update(SECRET).digest('hex')}\nhello from a keep\n`);
   assert.ok(!r.stdout.includes(SECRET) && !r.stderr.includes(SECRET));
-  // The workload's exit code is the CLI's: without the secret it exits 2 (MISSING not set).
+});
+
+test("the workload's exit code is the CLI's exit code", () => {
+  const ref = packageAndDeploy('exit2', 'secret-digest', 'args = ["NOT_SET"]\n[limits]\nmemory_mb = 16\ntimeout_s = 20\n');
+  const r = run(ref, {}, ['-q']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, 'secret-digest: NOT_SET is not set\n');
 });
 
 test('a Keep whose measurement is not in the policy gets nothing (ERR_POLICY_DENIED, exit 125, no output)', () => {
