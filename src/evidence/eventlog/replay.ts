@@ -48,7 +48,9 @@ export async function replayEventLog(log: EventLog, opts: ReplayOptions = {}): P
       continue;
     }
     const pcrs = new Map<number, Uint8Array>();
-    const current = (i: number): Uint8Array => pcrs.get(i) ?? new Uint8Array(size);
+    // Registers are independent hash chains: collect each chain in log order, then hash the
+    // chains concurrently (WebCrypto digests are async; sequential awaits dominate otherwise).
+    const chains = new Map<number, Uint8Array[]>();
     for (const ev of log.events) {
       if (ev.eventType === EV.NO_ACTION) {
         const loc = startupLocality(ev.data);
@@ -61,8 +63,17 @@ export async function replayEventLog(log: EventLog, opts: ReplayOptions = {}): P
       }
       const d = ev.digests.find((x) => x.alg === alg);
       if (!d) throw new EvidenceMalformed('eventlog', `event ${ev.seq} digests`, ev.offset, `no ${hashAlgName(alg)} digest, so the ${hashAlgName(alg)} bank cannot be replayed`);
-      pcrs.set(ev.pcrIndex, await digest(hash, concatBytes(current(ev.pcrIndex), d.digest)));
+      let chain = chains.get(ev.pcrIndex);
+      if (!chain) chains.set(ev.pcrIndex, (chain = []));
+      chain.push(d.digest);
     }
+    await Promise.all(
+      [...chains].map(async ([index, digests]) => {
+        let v = pcrs.get(index) ?? new Uint8Array(size);
+        for (const d of digests) v = await digest(hash, concatBytes(v, d));
+        pcrs.set(index, v);
+      }),
+    );
     banks.set(alg, { alg, bank: hashAlgName(alg), pcrs });
   }
   return { banks, unsupported };
