@@ -455,7 +455,7 @@ function builtinChecks(claims: Claims, s: PlatformSection, refs: ResolvedRefs, r
         expected: allowed.values,
         actual: actual ?? null,
         vector: { claim: 'configuration', value: AR4SI.configuration.unsupportable },
-        message: actual === undefined ? `the evidence carries no ${label}` : `${label} ${short(actual, 32)} is not one of the allowed value(s) ${allowed.labels.join(', ')}${allowed.problems.length ? ` (${allowed.problems.join('; ')})` : ''}`,
+        message: actual === undefined ? `${p} evidence carries no ${label}${p === 'tdx' && id === 'hostData' ? ' (for TDX, pin tdx.mrconfigid under measurements instead)' : ''}` : `${label} ${short(actual, 32)} is not one of the allowed value(s) ${allowed.labels.join(', ')}${allowed.problems.length ? ` (${allowed.problems.join('; ')})` : ''}`,
         remedy: `launch the TEE with the expected ${label}, or update the policy if the new value is intended`,
       });
     }

@@ -170,7 +170,14 @@ export async function parsePolicy(text: string): Promise<CompiledPolicy> {
     }
     return undefined;
   };
-  return compilePolicy(doc.toJS({ maxAliasCount: 100 }), locate);
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // unresolved or excessive aliases and similar structural problems
+    throw new PolicyInvalid([{ path: '(document)', message: `YAML/JSON error: ${(e as Error).message.split('\n')[0]}` }]);
+  }
+  return compilePolicy(data, locate);
 }
 
 /** JSON with sorted object keys (stable digests). */
