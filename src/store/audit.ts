@@ -1,6 +1,6 @@
 import type { Selectable, SelectQueryBuilder } from 'kysely';
 import { AttestError, ErrorCode } from '../core/errors.ts';
-import type { RepoContext } from './context.ts';
+import { hotQuery, type RepoContext } from './context.ts';
 import type { AuditTable, Database } from './schema.ts';
 import type { AuditEvent, AuditFilter, AuditKind, AuditRepository } from './types.ts';
 
@@ -14,8 +14,13 @@ export function auditEventToJson(e: AuditEvent): Record<string, unknown> {
   return { ...e, at: e.at.toISOString() };
 }
 
+const APPEND = hotQuery<{ id: unknown }>(
+  'insert into tt_audit (kind, at, platform, verdict, reasons, evidence_digest, client, resource, token_id, rule_results, actor, detail) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id',
+);
+
 export function auditRepository(ctx: RepoContext): AuditRepository {
   const { db, codec } = ctx;
+  const append = APPEND(codec.dialect);
 
   const decode = (r: Selectable<AuditTable>): AuditEvent => ({
     id: codec.fromInt(r.id),
@@ -59,24 +64,23 @@ export function auditRepository(ctx: RepoContext): AuditRepository {
   return {
     async append(e) {
       if (!AUDIT_KINDS.includes(e.kind)) throw new AttestError(ErrorCode.ConfigInvalid, `unknown audit kind ${JSON.stringify(e.kind)}`, { kind: e.kind });
-      const r = await db
-        .insertInto('tt_audit')
-        .values({
-          kind: e.kind,
-          at: codec.time(e.at),
-          platform: e.platform ?? null,
-          verdict: e.verdict ?? null,
-          reasons: codec.json(e.reasons ?? []),
-          evidence_digest: e.evidenceDigest ?? null,
-          client: e.client ?? null,
-          resource: e.resource ?? null,
-          token_id: e.tokenId ?? null,
-          rule_results: codec.json(e.ruleResults ?? []),
-          actor: e.actor ?? null,
-          detail: codec.json(e.detail ?? {}),
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const r = (
+        await append(db, [
+          e.kind,
+          codec.time(e.at),
+          e.platform ?? null,
+          e.verdict ?? null,
+          codec.json(e.reasons ?? []),
+          e.evidenceDigest ?? null,
+          e.client ?? null,
+          e.resource ?? null,
+          e.tokenId ?? null,
+          codec.json(e.ruleResults ?? []),
+          e.actor ?? null,
+          codec.json(e.detail ?? {}),
+        ])
+      ).rows[0];
+      if (!r) throw new AttestError(ErrorCode.Internal, 'audit insert returned no id');
       return codec.fromInt(r.id);
     },
 

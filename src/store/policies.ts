@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import { AttestError, ErrorCode } from '../core/errors.ts';
 import { normalizeReferenceValue, REF_NAME, REFERENCE_VALUE_KINDS } from '../policy/refs.ts';
-import { affected, startsWith, type RepoContext } from './context.ts';
+import { affected, hotQuery, startsWith, type RepoContext } from './context.ts';
 import type { AttestationPoliciesTable, ReferenceValuesTable, ResourcePoliciesTable } from './schema.ts';
 import type {
   AttestationPolicyRepository,
@@ -27,8 +27,13 @@ function bounded(what: string, text: string): string {
   return text;
 }
 
+// Read on every resource request / attestation: pre-written (see hotQuery).
+const LIST_RESOURCE_POLICIES = hotQuery<Selectable<ResourcePoliciesTable>>('select * from tt_resource_policies order by glob');
+const GET_ATTESTATION_POLICY = hotQuery<Selectable<AttestationPoliciesTable>>('select * from tt_attestation_policies where tee = ?');
+
 export function resourcePolicyRepository(ctx: RepoContext): ResourcePolicyRepository {
   const { db, codec } = ctx;
+  const listAll = LIST_RESOURCE_POLICIES(codec.dialect);
   const decode = (r: Selectable<ResourcePoliciesTable>): ResourcePolicyRecord => ({
     glob: r.glob,
     cel: r.cel,
@@ -63,7 +68,7 @@ export function resourcePolicyRepository(ctx: RepoContext): ResourcePolicyReposi
       return r ? decode(r) : undefined;
     },
     async list() {
-      return (await db.selectFrom('tt_resource_policies').selectAll().orderBy('glob').execute()).map(decode);
+      return (await listAll(db, [])).rows.map(decode);
     },
     async delete(glob) {
       return affected((await db.deleteFrom('tt_resource_policies').where('glob', '=', glob).executeTakeFirst()).numDeletedRows) > 0;
@@ -73,6 +78,7 @@ export function resourcePolicyRepository(ctx: RepoContext): ResourcePolicyReposi
 
 export function attestationPolicyRepository(ctx: RepoContext): AttestationPolicyRepository {
   const { db, codec } = ctx;
+  const getOne = GET_ATTESTATION_POLICY(codec.dialect);
   const decode = (r: Selectable<AttestationPoliciesTable>) => ({
     tee: r.tee,
     document: r.document,
@@ -96,7 +102,7 @@ export function attestationPolicyRepository(ctx: RepoContext): AttestationPolicy
       return decode(r);
     },
     async get(tee) {
-      const r = await db.selectFrom('tt_attestation_policies').selectAll().where('tee', '=', tee).executeTakeFirst();
+      const r = (await getOne(db, [tee])).rows[0];
       return r ? decode(r) : undefined;
     },
     async list() {

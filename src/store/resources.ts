@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import { AttestError, ErrorCode } from '../core/errors.ts';
-import { affected, startsWith, type RepoContext } from './context.ts';
+import { affected, hotQuery, startsWith, type RepoContext } from './context.ts';
 import { aadFor } from './envelope.ts';
 import { validateResourcePath } from './resource-path.ts';
 import type { ResourcesTable } from './schema.ts';
@@ -15,8 +15,11 @@ export function resourceAad(path: string, version: number): Uint8Array {
   return aadFor('resource', path, version);
 }
 
+const GET = hotQuery<Selectable<ResourcesTable>>('select * from tt_resources where path = ?');
+
 export function resourceRepository(ctx: RepoContext): ResourceRepository {
   const { db, codec, envelope } = ctx;
+  const getRow = GET(codec.dialect);
 
   function info(r: Omit<Selectable<ResourcesTable>, 'ciphertext' | 'wrapped_key'>): ResourceInfo {
     return {
@@ -72,7 +75,7 @@ export function resourceRepository(ctx: RepoContext): ResourceRepository {
     },
 
     async get(path) {
-      const r = await db.selectFrom('tt_resources').selectAll().where('path', '=', path).executeTakeFirst();
+      const r = (await getRow(db, [path])).rows[0];
       if (!r) return undefined;
       const i = info(r);
       const value = await envelope.open(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AttestError, ErrorCode } from '../core/errors.ts';
 import type { Selectable } from 'kysely';
-import { affected, type RepoContext } from './context.ts';
+import { affected, hotQuery, type RepoContext } from './context.ts';
 import { aadFor, gcmOpen, gcmSeal } from './envelope.ts';
 import type { SessionsTable } from './schema.ts';
 import type { ConsumeNonceResult, Jwk, NewSession, SessionRecord, SessionRepository } from './types.ts';
@@ -12,10 +12,23 @@ function idHash(id: string): string {
   return createHash('sha256').update(id).digest('hex');
 }
 
+type Row = Selectable<SessionsTable>;
+// The four statements of every handshake, pre-written (see hotQuery).
+const CREATE = hotQuery<never>('insert into tt_sessions (id_hash, nonce, tee, hash_alg, extra_params, created_at, expires_at, nonce_used) values (?, ?, ?, ?, ?, ?, ?, ?)');
+const GET = hotQuery<Row>('select * from tt_sessions where id_hash = ?');
+// One statement: whichever UPDATE commits first flips nonce_used; every other racer (in this
+// process or another replica) then fails the WHERE and gets no row back.
+const CONSUME = hotQuery<Row>('update tt_sessions set nonce_used = ? where id_hash = ? and nonce = ? and nonce_used = ? and expires_at > ? returning *');
+const ATTESTED = hotQuery<never>('update tt_sessions set attested_at = ?, token_ct = ?, token_id = ?, tee_pubkey = ?, claims = ?, attestation_expires_at = ? where id_hash = ?');
+
 export function sessionRepository(ctx: RepoContext): SessionRepository {
   const { db, codec } = ctx;
+  const create = CREATE(codec.dialect);
+  const getRow = GET(codec.dialect);
+  const consume = CONSUME(codec.dialect);
+  const attested = ATTESTED(codec.dialect);
 
-  function decode(id: string, r: Selectable<SessionsTable>): SessionRecord {
+  function decode(id: string, r: Row): SessionRecord {
     let attestation: SessionRecord['attestation'] = null;
     if (r.attested_at !== null && r.token_ct !== null) {
       const token = new TextDecoder().decode(gcmOpen(ctx.sessionKey, codec.fromBytes(r.token_ct), aadFor('session-token', r.id_hash), 'session token'));
@@ -42,7 +55,7 @@ export function sessionRepository(ctx: RepoContext): SessionRepository {
   }
 
   async function get(id: string): Promise<SessionRecord | undefined> {
-    const r = await db.selectFrom('tt_sessions').selectAll().where('id_hash', '=', idHash(id)).executeTakeFirst();
+    const r = (await getRow(db, [idHash(id)])).rows[0];
     return r ? decode(id, r) : undefined;
   }
 
@@ -64,7 +77,7 @@ export function sessionRepository(ctx: RepoContext): SessionRepository {
         claims: null,
         attestation_expires_at: null,
       };
-      await db.insertInto('tt_sessions').values(row).execute();
+      await create(db, [row.id_hash, row.nonce, row.tee, row.hash_alg, row.extra_params, row.created_at, row.expires_at, row.nonce_used]);
       return decode(s.id, row);
     },
 
@@ -72,17 +85,7 @@ export function sessionRepository(ctx: RepoContext): SessionRepository {
 
     async consumeNonce(id: string, nonce: string, now: Date): Promise<ConsumeNonceResult> {
       const h = idHash(id);
-      // One statement: whichever UPDATE commits first flips nonce_used; every other racer (in
-      // this process or another replica) then fails the WHERE and gets no row back.
-      const r = await db
-        .updateTable('tt_sessions')
-        .set({ nonce_used: codec.bool(true) })
-        .where('id_hash', '=', h)
-        .where('nonce', '=', nonce)
-        .where('nonce_used', '=', codec.bool(false))
-        .where('expires_at', '>', codec.time(now))
-        .returningAll()
-        .executeTakeFirst();
+      const r = (await consume(db, [codec.bool(true), h, nonce, codec.bool(false), codec.time(now)])).rows[0];
       if (r) return { ok: true, session: decode(id, r) };
       const s = await get(id);
       if (!s) return { ok: false, reason: 'not-found' };
@@ -94,19 +97,16 @@ export function sessionRepository(ctx: RepoContext): SessionRepository {
     async markAttested(id, a) {
       const h = idHash(id);
       const tokenCt = gcmSeal(ctx.sessionKey, new TextEncoder().encode(a.token), aadFor('session-token', h));
-      const res = await db
-        .updateTable('tt_sessions')
-        .set({
-          attested_at: codec.time(a.attestedAt ?? new Date()),
-          token_ct: codec.bytes(tokenCt),
-          token_id: a.tokenId ?? null,
-          tee_pubkey: codec.json(a.teePubKey),
-          claims: codec.json(a.claims),
-          attestation_expires_at: codec.time(a.expiresAt),
-        })
-        .where('id_hash', '=', h)
-        .executeTakeFirst();
-      if (affected(res.numUpdatedRows) === 0) throw new AttestError(ErrorCode.NotFound, 'session not found', { what: 'session' });
+      const res = await attested(db, [
+        codec.time(a.attestedAt ?? new Date()),
+        codec.bytes(tokenCt),
+        a.tokenId ?? null,
+        codec.json(a.teePubKey),
+        codec.json(a.claims),
+        codec.time(a.expiresAt),
+        h,
+      ]);
+      if (affected(res.numAffectedRows) === 0) throw new AttestError(ErrorCode.NotFound, 'session not found', { what: 'session' });
     },
 
     async delete(id) {

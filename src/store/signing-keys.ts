@@ -13,20 +13,45 @@ function isJwk(v: unknown): v is Jwk {
   return typeof v === 'object' && v !== null && typeof (v as { kty?: unknown }).kty === 'string';
 }
 
+interface Decrypted {
+  ciphertext: Uint8Array;
+  wrappedKey: Uint8Array;
+  keyId: string;
+  privateJson: string;
+}
+
+/**
+ * Decrypted private JWKs per store (keyed by its Envelope), reused while the row's ciphertext,
+ * wrapped key and key id are byte-identical. The key ring lists keys for every token it signs;
+ * without this each token would cost one master-key unwrap per stored key (a KMS round trip).
+ */
+const decrypted = new WeakMap<object, Map<string, Decrypted>>();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
 export function signingKeyRepository(ctx: RepoContext): SigningKeyRepository {
   const { db, codec, envelope } = ctx;
+  let cache = decrypted.get(envelope);
+  if (!cache) decrypted.set(envelope, (cache = new Map()));
+  const byKid = cache;
+
+  async function privateJson(r: Selectable<SigningKeysTable>): Promise<string> {
+    const sealed = { ciphertext: codec.fromBytes(r.private_ct), wrappedKey: codec.fromBytes(r.wrapped_key), keyId: r.key_id };
+    const hit = byKid.get(r.kid);
+    if (hit && hit.keyId === sealed.keyId && sameBytes(hit.ciphertext, sealed.ciphertext) && sameBytes(hit.wrappedKey, sealed.wrappedKey)) return hit.privateJson;
+    const json = new TextDecoder().decode(await envelope.open(sealed, signingKeyAad(r.kid), `signing key ${r.kid}`));
+    byKid.set(r.kid, { ciphertext: new Uint8Array(sealed.ciphertext), wrappedKey: new Uint8Array(sealed.wrappedKey), keyId: sealed.keyId, privateJson: json });
+    return json;
+  }
 
   async function decode(r: Selectable<SigningKeysTable>): Promise<SigningKeyRecord> {
-    const pt = await envelope.open(
-      { ciphertext: codec.fromBytes(r.private_ct), wrappedKey: codec.fromBytes(r.wrapped_key), keyId: r.key_id },
-      signingKeyAad(r.kid),
-      `signing key ${r.kid}`,
-    );
     return {
       kid: r.kid,
       alg: r.alg,
       publicJwk: codec.fromJson(r.public_jwk) as Jwk,
-      privateJwk: JSON.parse(new TextDecoder().decode(pt)) as Jwk,
+      privateJwk: JSON.parse(await privateJson(r)) as Jwk,
       createdAt: codec.fromTime(r.created_at),
       notAfter: codec.fromTimeOrNull(r.not_after),
       retiredAt: codec.fromTimeOrNull(r.retired_at),
@@ -69,6 +94,7 @@ export function signingKeyRepository(ctx: RepoContext): SigningKeyRepository {
       if (affected(res.numUpdatedRows) === 0) throw new AttestError(ErrorCode.NotFound, `signing key ${kid} not found`, { kid });
     },
     async delete(kid) {
+      byKid.delete(kid);
       return affected((await db.deleteFrom('tt_signing_keys').where('kid', '=', kid).executeTakeFirst()).numDeletedRows) > 0;
     },
   };

@@ -406,6 +406,25 @@ for (const backend of backends) {
       assert.equal((await s.signingKeys.list()).length, 1);
     });
 
+    test('signing keys: decrypted once per key, not once per list (KMS round trips), tamper still caught', async () => {
+      const db = await backend.fresh();
+      const inner = localMasterKey(generateMasterKey());
+      let unwraps = 0;
+      const counting: MasterKeyProvider = { id: inner.id, wrap: (k, a) => inner.wrap(k, a), unwrap: (w, a) => (unwraps++, inner.unwrap(w, a)) };
+      const s = await openOn(db, { masterKey: counting });
+      const base = unwraps;
+      const pub = { kty: 'OKP', crv: 'Ed25519', x: 'x' };
+      await s.signingKeys.put({ kid: 'k1', alg: 'EdDSA', publicJwk: pub, privateJwk: { ...pub, d: 'd1' }, createdAt: T0, notAfter: null });
+      await s.signingKeys.put({ kid: 'k2', alg: 'EdDSA', publicJwk: pub, privateJwk: { ...pub, d: 'd2' }, createdAt: at(1), notAfter: null });
+      for (let i = 0; i < 5; i++) assert.deepEqual((await s.signingKeys.list()).map((k) => k.privateJwk.d), ['d1', 'd2']);
+      assert.equal(unwraps - base, 2);
+      const listed = await s.signingKeys.list();
+      listed[0]!.privateJwk.d = 'mutated';
+      assert.equal((await s.signingKeys.get('k1'))?.privateJwk.d, 'd1', 'callers get copies');
+      await db.raw('update tt_signing_keys set private_ct = (select private_ct from tt_signing_keys where kid = ?) where kid = ?', ['k1', 'k2']);
+      await rejectsWith(s.signingKeys.list(), 'ERR_INTERNAL', 'integrity');
+    });
+
     test('audit: filters, newest first, JSON-lines export across pages', async () => {
       const db = await backend.fresh();
       const s = await openOn(db, { masterKey: generateMasterKey() });
