@@ -151,6 +151,8 @@ describe('EAR tokens', () => {
     const jwt = await issueEar({ appraisal: await appraisal() }, { signer, now: NOW, issuer: 'https://kbs.example', audience: 'rp-1' });
     assert.equal((await verifyEarToken(jwt, { jwks: kp.jwks, now: NOW, issuer: 'https://kbs.example', audience: 'rp-1' })).status, 'affirming');
     await rejects(verifyEarToken(jwt, { jwks: kp.jwks, now: NOW, issuer: 'https://evil.example' }), 'claims');
+    assert.equal((await verifyEarToken(jwt, { keys: kp.jwks.keys, now: NOW })).status, 'affirming', 'keys: [...] works like jwks');
+    await rejects(verifyEarToken(jwt, { now: NOW }), 'key');
     await assert.rejects(signerFromJwk({ kty: 'EC', crv: 'P-256', x: 'a', y: 'b' }), TokenInvalid);
   });
 

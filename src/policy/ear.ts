@@ -180,6 +180,8 @@ export interface VerifiedEar {
 export interface VerifyEarOptions {
   /** A JWKS document ({ keys: [...] }) or a list of public JWKs. Imported keys are cached per object: pass a new object when the keys change. */
   jwks?: JSONWebKeySet | JWK[];
+  /** Alias of `jwks` for a plain list of public keys. */
+  keys?: JWK[];
   now: Date;
   issuer?: string;
   audience?: string;
@@ -276,12 +278,13 @@ export async function verifyEarToken(jwt: string, opts: VerifyEarOptions): Promi
     throw new TokenInvalid('malformed', `header: ${(e as Error).message}`);
   }
   if (!header.alg || !(EAR_ALGORITHMS as readonly string[]).includes(header.alg)) throw new TokenInvalid('algorithm', `alg ${JSON.stringify(header.alg)} is not accepted (ES256, ES384, EdDSA)`);
-  const keys = Array.isArray(opts.jwks) ? { keys: opts.jwks } : opts.jwks;
+  const source = opts.jwks ?? opts.keys;
+  const keys = Array.isArray(source) ? { keys: source } : source;
   if (!keys || !Array.isArray(keys.keys) || keys.keys.length === 0) throw new TokenInvalid('key', 'no verification keys given');
   const tolerance = opts.clockToleranceSeconds ?? 60;
   let payload: JWTPayload;
   try {
-    const set = keySetFor(opts.jwks!, keys as JSONWebKeySet);
+    const set = keySetFor(source!, keys as JSONWebKeySet);
     const r = await jwtVerify(jwt, set, {
       algorithms: [...EAR_ALGORITHMS],
       currentDate: opts.now,

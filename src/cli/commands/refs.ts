@@ -165,7 +165,13 @@ export function registerRefs(program: Command): void {
   addStoreOptions(refs.command('import <file>').description('add or replace reference values from a JSON or YAML file (a list, or { referenceValues: [...] })').option('--by <who>', 'who imports them (default $USER)').option('--json', 'print the stored records')).action(
     async (file: string, o: StoreCliOptions & { by?: string; json?: boolean }) => {
       const list = await readRefsFile(file, who(o.by));
-      const stored = await withStore(o, (s) => s.transaction(async (tx) => Promise.all(list.map((r) => tx.referenceValues.put(r)))));
+      const stored = await withStore(o, (s) =>
+        s.transaction(async (tx) => {
+          const out: ReferenceValue[] = [];
+          for (const r of list) out.push(await tx.referenceValues.put(r));
+          return out;
+        }),
+      );
       if (o.json) writeOut(JSON.stringify(stored.map(refJson), null, 2));
       else writeOut(`imported ${stored.length} reference value(s): ${stored.map((r) => r.name).join(', ')}`);
       process.exitCode = Exit.Ok;
