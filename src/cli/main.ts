@@ -9,6 +9,7 @@ import { registerGetResource } from './commands/get-resource.ts';
 import { registerKeep } from './commands/keep.ts';
 import { registerToken } from './commands/token.ts';
 import { registerRefs } from './commands/refs.ts';
+import { registerPolicy } from './commands/policy.ts';
 import { registerTpm } from './commands/tpm.ts';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerGetResource(program);
   registerToken(program);
   registerRefs(program);
+  registerPolicy(program);
   return program;
 }
 

@@ -89,6 +89,9 @@ describe('teataster verify --policy and teataster token', { skip: !corpusAvailab
     assert.equal(r.code, 2);
     assert.match(r.stderr, /ERR_POLICY_INVALID/);
     assert.match(r.stderr, /line 5; expression line 1, column 12/);
+    r = await cli(dir, ['policy', 'check', 'tdx.yaml', '--refs', 'good.json', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).referenceValues, ['td-fw', 'td-kernel']);
   });
 
   it('warning → exit 3 (SNP without a CRL under the default policy)', async () => {
