@@ -186,6 +186,16 @@ describe('appraise', () => {
   });
 });
 
+describe('claims from other producers', () => {
+  it('tolerates claims without tcb, measurements, signers or platformClaims', async () => {
+    const bare = { platform: 'tdx', debug: false, verifiedAt: '2024-01-01T00:00:00Z' } as unknown as Claims;
+    const r = await appraise(bare, { policy: await defaultPolicy('tdx'), now: NOW });
+    assert.equal(row(r, 'tcb.status').actual, 'NotApplicable');
+    assert.equal(row(r, 'revocation').outcome, 'fail', 'unknown revocation state counts as absent');
+    assert.equal(r.status, 'warning');
+  });
+});
+
 describe('default policy', () => {
   const base = async (c: Claims) => appraise(c, { policy: await defaultPolicy(c.platform), now: NOW });
   it('affirms a clean TEE, and says the workload was not appraised', async () => {

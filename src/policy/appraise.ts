@@ -147,8 +147,17 @@ class Rows {
 }
 
 /** Appraises verified claims; never throws for a failed check (only for an invalid policy or missing reference values). */
-export async function appraise(claims: Claims, opts: AppraiseOptions): Promise<AppraisalResult> {
+export async function appraise(input: Claims, opts: AppraiseOptions): Promise<AppraisalResult> {
   const { policy, now } = opts;
+  // Tolerate claims objects from other producers that leave optional collections out.
+  const claims: Claims = {
+    ...input,
+    measurements: input.measurements ?? {},
+    signers: input.signers ?? {},
+    tcb: { status: input.tcb?.status ?? 'NotApplicable', advisoryIds: input.tcb?.advisoryIds ?? [], versions: input.tcb?.versions ?? {}, ...(input.tcb?.date ? { date: input.tcb.date } : {}) },
+    platformClaims: input.platformClaims ?? {},
+    revocation: input.revocation ?? 'absent',
+  };
   const warnings = opts.warnings ?? [];
   const refs = await resolveRefs(policy, opts.refs, now);
   const doc = policy.document;
@@ -299,7 +308,7 @@ function builtinChecks(claims: Claims, s: PlatformSection, refs: ResolvedRefs, r
     rows.add(
       s.debug
         ? { id: 'memory', kind: 'builtin', outcome: 'skip', claim: 'debug', expected: 'memory opaque to the host', actual: 'visible (debug)', message: 'memory of a debug TEE is visible to the host; no runtime-opaque claim is made because the policy accepts debug' }
-        : { id: 'memory', kind: 'builtin', outcome: 'fail', claim: 'debug', expected: 'memory opaque to the host', actual: 'visible (debug)', vector: { claim: 'runtime-opaque', value: AR4SI['runtime-opaque'].visibleMemory }, message: 'memory of a debug TEE is visible to the host' },
+        : { id: 'memory', kind: 'builtin', outcome: 'fail', claim: 'debug', expected: 'memory opaque to the host', actual: 'visible (debug)', vector: { claim: 'runtime-opaque', value: AR4SI['runtime-opaque'].visibleMemory }, message: 'memory of a debug TEE is visible to the host', remedy: 'same fix as for debug: a production (non-debug) launch' },
     );
   } else {
     rows.add({ id: 'debug', kind: 'builtin', outcome: 'pass', claim: 'debug', expected: false, actual: false, vector: { claim: 'configuration', value: AR4SI.configuration.approved }, message: 'debug disabled' });
