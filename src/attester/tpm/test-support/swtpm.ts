@@ -72,19 +72,35 @@ export async function startSwtpm(banks = 'sha1,sha256,sha384'): Promise<Swtpm> {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`swtpm_setup failed (is swtpm-tools installed? .ci/run installs swtpm swtpm-tools): ${(e as Error).message}`, { cause: e });
   }
-  const port = await freePortPair();
-  const child = spawn('swtpm', ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear', '--tpmstate', `dir=${state}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Another test file may grab the same free pair between probing and binding: retry.
+  let port: number;
+  let child: ChildProcess | undefined;
   let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Error(`cannot start swtpm (not on PATH?): ${e.message}`))));
-  await Promise.race([waitForPort(port, child, () => err), spawnError]);
+  for (let attempt = 0; ; attempt++) {
+    port = await freePortPair();
+    err = '';
+    const c = spawn('swtpm', ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear', '--tpmstate', `dir=${state}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const spawnError = new Promise<never>((_, reject) => c.once('error', (e) => reject(new Error(`cannot start swtpm (not on PATH?): ${e.message}`, { cause: e }))));
+    try {
+      await Promise.race([waitForPort(port, c, () => err), spawnError]);
+      child = c;
+      break;
+    } catch (e) {
+      if (c.exitCode === null) c.kill('SIGKILL');
+      if (attempt >= 2 || /not on PATH/.test((e as Error).message)) {
+        await rm(dir, { recursive: true, force: true });
+        throw e;
+      }
+    }
+  }
   return {
     port,
     dir,
     caRootPem: await readFile(join(ca, 'swtpm-localca-rootca-cert.pem'), 'utf8'),
     caIssuerPem: await readFile(join(ca, 'issuercert.pem'), 'utf8'),
     async stop() {
-      if (child.exitCode === null) {
+      if (child && child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
