@@ -190,7 +190,7 @@ export async function appraise(input: Claims, opts: AppraiseOptions): Promise<Ap
   const refMap: Record<string, JsonValue> = {};
   for (const [name, rv] of refs.byName) refMap[name] = referenceStrings(rv) ?? rv.value;
   for (const name of refs.expired.keys()) refMap[name] = [];
-  const ctx = celContext(claims, refMap, warnings, now);
+  const ctx = policy.rules.length ? celContext(claims, refMap, warnings, now) : {};
   for (const rule of policy.rules) {
     if (rule.platforms && !rule.platforms.includes(platform)) {
       rows.add({ id: rule.id, kind: 'rule', outcome: 'skip', claim: '-', expected: rule.expr, actual: null, message: `not applicable to ${platform} (rule applies to ${rule.platforms.join(', ')})` });
