@@ -23,7 +23,7 @@
  *
  * Pure parsing: no crypto, no time. Verification lives in src/verify/nitro.
  */
-import { EvidenceMalformed, fromBase64, fromUtf8, toHex } from '../../core/index.ts';
+import { EvidenceMalformed, toHex } from '../../core/index.ts';
 import { CborIndefiniteArray, CborMap, decodeCbor, describeKind, encodeCbor, type CborNode, type CborValue } from './cbor.ts';
 import { encodeCoseSign1, looksLikeCoseSign1, parseCoseSign1, type CoseSign1 } from './cose.ts';
 
@@ -162,7 +162,42 @@ export function parseNitroPayload(payload: Uint8Array, base = 0): { payload: Nit
   };
 }
 
-const B64_TEXT = /^[A-Za-z0-9+/=_\-\s]+$/;
+/** base64 / base64url alphabet → 6-bit value; -1 invalid, -2 whitespace, -3 padding. */
+const B64 = (() => {
+  const t = new Int8Array(256).fill(-1);
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < 64; i++) t[abc.charCodeAt(i)] = i;
+  t[0x2d] = 62; // '-'
+  t[0x5f] = 63; // '_'
+  for (const c of [0x20, 0x09, 0x0a, 0x0d]) t[c] = -2;
+  t[0x3d] = -3; // '='
+  return t;
+})();
+
+/** Decodes base64 text held as bytes, without going through strings; undefined if it is not base64. */
+function decodeBase64Bytes(text: Uint8Array): Uint8Array | undefined {
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  let pad = false;
+  for (let i = 0; i < text.length; i++) {
+    const v = B64[text[i]!]!;
+    if (v === -2) continue;
+    if (v === -3) {
+      pad = true;
+      continue;
+    }
+    if (v < 0 || pad) return undefined;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  return bits >= 6 ? undefined : out.subarray(0, o);
+}
 
 /**
  * Accepts the binary COSE_Sign1 or its base64 text (how evervault, KMS and most HTTP APIs carry
@@ -171,14 +206,8 @@ const B64_TEXT = /^[A-Za-z0-9+/=_\-\s]+$/;
 export function unwrapNitroInput(bytes: Uint8Array): Uint8Array {
   if (bytes.length === 0 || bytes[0] === 0x84 || bytes[0] === 0xd2) return bytes;
   if (bytes.length > 64 * 1024) return bytes;
-  const text = fromUtf8(bytes, false).trim();
-  if (!B64_TEXT.test(text)) return bytes;
-  try {
-    const bin = fromBase64(text);
-    return bin[0] === 0x84 || bin[0] === 0xd2 ? bin : bytes;
-  } catch {
-    return bytes;
-  }
+  const bin = decodeBase64Bytes(bytes);
+  return bin && (bin[0] === 0x84 || bin[0] === 0xd2) ? bin : bytes;
 }
 
 /** Content sniff (binary or base64): a COSE_Sign1 whose protected header says ES384. */

@@ -46,6 +46,7 @@ import {
   verifyCrl,
   verifyIssuedBy,
   x509,
+  type ChainLink,
   type Claims,
   type JsonValue,
   type PinnedRoots,
@@ -74,11 +75,14 @@ function remember<V>(m: Map<string, V>, k: string, v: V): V {
   return v;
 }
 
-/** FNV-1a over the bytes: a cheap bucket key; entries are still compared byte-for-byte. */
+/**
+ * Bucket key: the length and the last 16 bytes (inside the DER signature, effectively random).
+ * Entries in a bucket are still compared byte-for-byte, so a collision costs time, not safety.
+ */
 function bucket(der: Uint8Array): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < der.length; i++) h = Math.imul(h ^ der[i]!, 0x01000193);
-  return `${der.length}:${h >>> 0}`;
+  let k = `${der.length}:`;
+  for (let i = Math.max(0, der.length - 16); i < der.length; i++) k += String.fromCharCode(der[i]!);
+  return k;
 }
 
 /** Parsing a certificate is pure, so identical DER (the shared cabundle) is parsed once. */
@@ -191,6 +195,18 @@ async function verifyLeafLink(leaf: X509Certificate, leafDer: Uint8Array, parent
     throw new CertificateInvalid('leaf', `signature is not a P-384 ECDSA-Sig-Value: ${(e as Error).message}`, { subject: leaf.subject });
   }
   if (!(await ecdsaVerify(key, 'SHA-384', raw, tbsOf(leafDer)))) throw new CertificateInvalid('leaf', `signature by "${parent.subject}" does not verify`, { subject: leaf.subject });
+}
+
+/** ChainLink summaries depend only on the certificate and its role. */
+const linkCache = new WeakMap<X509Certificate, Map<string, ChainLink>>();
+async function link(c: X509Certificate, role: string): Promise<ChainLink> {
+  let m = linkCache.get(c);
+  const hit = m?.get(role);
+  if (hit) return { ...hit };
+  const l = await describe(c, role);
+  if (!m) linkCache.set(c, (m = new Map()));
+  m.set(role, l);
+  return { ...l };
 }
 
 function roleOf(i: number, n: number): string {
@@ -341,15 +357,12 @@ export async function verifyNitro(doc: NitroDocument, ctx: VerifyContext): Promi
   const { chain, rootSource } = built;
   const leaf = chain[0]!;
 
-  // The two per-document signatures are independent: run them together (WebCrypto works off the
-  // main thread) and report failures in a fixed order, the certificate before the document.
-  const [link, cose] = await Promise.allSettled([
-    verifyLeafLink(leaf, doc.certificate, chain[1]!),
-    p384Key(leaf, 'leaf').then((key) => ecdsaVerify(key, 'SHA-384', doc.cose.signature, sigStructure(doc.cose.protectedBytes, doc.cose.payload))),
-  ]);
-  if (link.status === 'rejected') throw link.reason instanceof AttestError ? link.reason : new CertificateInvalid('leaf', `cannot be checked: ${String(link.reason)}`);
-  if (cose.status === 'rejected') throw cose.reason instanceof AttestError ? cose.reason : new SignatureInvalid('COSE_Sign1 signature', `cannot be checked: ${String(cose.reason)}`);
-  if (!cose.value) throw new SignatureInvalid('COSE_Sign1 signature', `ES384 signature does not verify under the leaf key of "${leaf.subject}"`);
+  // The per-document signatures: the leaf certificate under the instance CA, then the document.
+  await verifyLeafLink(leaf, doc.certificate, chain[1]!);
+  const key = await p384Key(leaf, 'leaf');
+  if (!(await ecdsaVerify(key, 'SHA-384', doc.cose.signature, sigStructure(doc.cose.protectedBytes, doc.cose.payload)))) {
+    throw new SignatureInvalid('COSE_Sign1 signature', `ES384 signature does not verify under the leaf key of "${leaf.subject}"`);
+  }
 
   for (let i = 0; i < chain.length; i++) checkValidity(chain[i]!, ctx.now, roleOf(i, chain.length));
   checkFreshness(doc, ctx);
@@ -398,5 +411,5 @@ export async function verifyNitro(doc: NitroDocument, ctx: VerifyContext): Promi
       rootSource,
     },
   };
-  return { platform: 'nitro', claims, tcb: null, warnings, chain: await Promise.all(chain.map((c, i) => describe(c, roleOf(i, chain.length)))) };
+  return { platform: 'nitro', claims, tcb: null, warnings, chain: await Promise.all(chain.map((c, i) => link(c, roleOf(i, chain.length)))) };
 }
