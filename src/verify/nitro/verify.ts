@@ -239,7 +239,7 @@ export async function verifyNitroChain(doc: NitroDocument, ctx: VerifyContext): 
   return built;
 }
 
-/** verifyNitroChain without the per-document leaf signature (verifyNitro runs it beside the COSE check). */
+/** verifyNitroChain without the per-document leaf signature (verifyNitro checks it before the COSE signature). */
 async function buildChain(doc: NitroDocument, ctx: VerifyContext): Promise<NitroChain> {
   const leaf = cert(doc.certificate, 'leaf');
   const bundle = doc.cabundle.map((d, i) => cert(d, `cabundle[${i}]`));
