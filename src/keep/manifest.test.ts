@@ -6,6 +6,7 @@ const FULL = `
 name = "hello"
 version = "1.2.0"
 args = ["API_TOKEN"]
+dirs = ["/tmp"]
 
 [env]
 GREETING = "hi"
@@ -32,9 +33,10 @@ test('keep.toml: full example parses with every key', () => {
   assert.deepEqual(m.env, { GREETING: 'hi' });
   assert.deepEqual(m.secrets, { API_TOKEN: 'default/keep-hello/token' });
   assert.equal(m.files['/data/sub/a.bin'], 'default/keep-hello/a');
-  assert.deepEqual(m.limits, { memory_mb: 32, timeout_s: 10 });
+  assert.deepEqual(m.limits, { memory_mb: 32, timeout_s: 10, scratch_mb: 16 });
   assert.equal(m.identity?.dir, '/identity');
-  assert.deepEqual(preopenDirs(m), ['/data', '/identity', '/secrets']);
+  assert.deepEqual(m.dirs, ['/tmp']);
+  assert.deepEqual(preopenDirs(m), ['/data', '/identity', '/secrets', '/tmp']);
   assert.deepEqual(keepResourcePaths('hello'), { bundle: 'keeps/hello/bundle', key: 'keeps/hello/key', tenant: 'keeps/hello/tenant' });
 });
 
@@ -42,7 +44,8 @@ test('keep.toml: defaults for omitted tables', () => {
   const m = parseKeepToml('name = "a"\nversion = "1"\n');
   assert.deepEqual(m.args, []);
   assert.deepEqual(m.env, {});
-  assert.deepEqual(m.limits, { memory_mb: 64, timeout_s: 30 });
+  assert.deepEqual(m.limits, { memory_mb: 64, timeout_s: 30, scratch_mb: 16 });
+  assert.deepEqual(m.dirs, []);
   assert.equal(m.identity, undefined);
 });
 
@@ -62,6 +65,9 @@ const BAD: [string, string][] = [
   ['fractional memory', 'name = "a"\nversion = "1"\n[limits]\nmemory_mb = 1.5'],
   ['env/secret clash', 'name = "a"\nversion = "1"\n[env]\nX = "1"\n[secrets]\nX = "a/b/c"'],
   ['date value', 'name = "a"\nversion = 1979-05-27'],
+  ['nested dir', 'name = "a"\nversion = "1"\ndirs = ["/tmp/x"]'],
+  ['duplicate dir', 'name = "a"\nversion = "1"\ndirs = ["/tmp", "/tmp"]'],
+  ['dotdot dir', 'name = "a"\nversion = "1"\ndirs = ["/.."]'],
   ['file inside identity dir', 'name = "a"\nversion = "1"\n[files]\n"/identity/x" = "a/b/c"\n[identity]\ndns = []'],
 ];
 for (const [what, text] of BAD) {

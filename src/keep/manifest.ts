@@ -34,12 +34,16 @@ export const ManifestSchema = z.object({
   env: z.record(envName, z.string().max(65536)).default({}),
   secrets: z.record(envName, resourcePath).default({}),
   files: z.record(memPath, resourcePath).default({}),
+  /** Writable, initially empty, in-memory top-level directories ("/tmp"), bounded by limits.scratch_mb. */
+  dirs: z.array(z.string().regex(/^\/[A-Za-z0-9._-]{1,64}$/, 'dirs are top-level in-memory directories like "/tmp"').refine((d) => d !== '/.' && d !== '/..', 'not a directory name')).max(16).default([]),
   limits: z.object({
     /** Ceiling for the module's linear memory (and the worker's JS heap), MiB. wasm32 tops out at 4096. */
     memory_mb: z.number().int().min(1).max(4096).default(64),
     /** Wall-clock limit from instantiation to exit, seconds. */
     timeout_s: z.number().int().min(1).max(86400).default(30),
-  }).strict().default({ memory_mb: 64, timeout_s: 30 }),
+    /** Bytes the workload may store in its writable `dirs`, MiB. */
+    scratch_mb: z.number().int().min(0).max(1024).default(16),
+  }).strict().default({ memory_mb: 64, timeout_s: 30, scratch_mb: 16 }),
   identity: z.object({
     /** Where cert.pem / key.pem / ca.pem appear in memory. */
     dir: memPath.or(z.string().regex(/^\/[A-Za-z0-9._-]+$/)).default('/identity'),
@@ -52,6 +56,7 @@ export const ManifestSchema = z.object({
   for (const k of Object.keys(m.secrets)) {
     if (k in m.env) ctx.addIssue({ code: 'custom', path: ['secrets', k], message: `${k} is both a plain [env] variable and a [secrets] entry` });
   }
+  if (new Set(m.dirs).size !== m.dirs.length) ctx.addIssue({ code: 'custom', path: ['dirs'], message: 'a directory is listed twice' });
   if (m.identity) {
     const dir = m.identity.dir;
     for (const f of Object.keys(m.files)) {
@@ -104,6 +109,7 @@ export function preopenDirs(m: Manifest): string[] {
   const dirs = new Set<string>();
   for (const p of Object.keys(m.files)) dirs.add(`/${p.slice(1).split('/')[0]!}`);
   if (m.identity) dirs.add(`/${m.identity.dir.slice(1).split('/')[0]!}`);
+  for (const d of m.dirs) dirs.add(d);
   return [...dirs].sort();
 }
 

@@ -74,3 +74,15 @@ test('runner: a reactor / non-command module is ERR_WORKLOAD_INVALID', async () 
   const mod = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 5, 3, 1, 0, 1, 7, 10, 1, 6, ...utf8('memory'), 2, 0]);
   await assert.rejects(run({ module: mod }), { code: 'ERR_WORKLOAD_INVALID' });
 });
+
+test('runner: writable in-memory dirs (create, append, rename, remove) within the scratch quota', async () => {
+  const r = await run({ module: exampleModule('scratch'), args: ['keep', '8'], dirs: ['/tmp'], writableDirs: ['/tmp'], limits: { memoryMb: 16, timeoutS: 20, scratchMb: 2 } });
+  assert.equal(r.exitCode, 0, r.out + r.err);
+  assert.equal(r.out, 'read 33 bytes: written inside the keep\nappended\nls /tmp/sub: moved.txt\nafter cleanup: No such file or directory\nstopped after 2048 KiB: No space left on device\n');
+});
+
+test('runner: without `dirs` the same program cannot write (read-only file system)', async () => {
+  const r = await run({ module: exampleModule('scratch'), dirs: ['/tmp'] });
+  assert.equal(r.exitCode, 1);
+  assert.equal(r.out, 'FAIL create: Read-only file system\n');
+});

@@ -16,6 +16,8 @@ export const TRAP_EXIT_CODE = 134;
 export interface RunLimits {
   memoryMb: number;
   timeoutS: number;
+  /** Bytes the workload may store in its writable in-memory directories, MiB (default 16). */
+  scratchMb?: number;
 }
 
 export interface RunOptions {
@@ -27,6 +29,8 @@ export interface RunOptions {
   files: ReadonlyMap<string, Uint8Array>;
   /** Extra (empty) in-memory directories to preopen. */
   dirs?: string[];
+  /** Top-level in-memory directories the workload may write to (also preopened). */
+  writableDirs?: string[];
   limits: RunLimits;
   stdout?: (chunk: Uint8Array) => void;
   stderr?: (chunk: Uint8Array) => void;
@@ -54,6 +58,8 @@ export async function runWasm(opts: RunOptions): Promise<RunResult> {
     env: opts.env,
     files: [...opts.files],
     dirs: opts.dirs ?? [],
+    writableDirs: opts.writableDirs ?? [],
+    scratchBytes: (opts.limits.scratchMb ?? 16) * 2 ** 20,
   };
   const started = performance.now();
   const worker = new Worker(new URL('./worker.ts', import.meta.url), {

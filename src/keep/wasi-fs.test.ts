@@ -4,13 +4,15 @@ import fc from 'fast-check';
 import { utf8 } from '../core/index.ts';
 import { buildTree, Errno, wasiFs } from './wasi-fs.ts';
 
-function harness(files: Record<string, string>) {
+function harness(files: Record<string, string>, writable: string[] = [], quota = 1024) {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
   const written: [number, string][] = [];
   const fs = wasiFs({
-    preopens: buildTree(new Map(Object.entries(files).map(([k, v]) => [k, utf8(v)]))),
+    preopens: buildTree(new Map(Object.entries(files).map(([k, v]) => [k, utf8(v)])), [], writable),
     memory: () => memory,
-    write: (fd, d) => written.push([fd, new TextDecoder().decode(d)]),
+    // Like the worker: take the bytes and transfer (detach) their buffer.
+    write: (fd, d) => written.push([fd, new TextDecoder().decode(structuredClone(d, { transfer: [d.buffer as ArrayBuffer] }))]),
+    quota: { used: 0, limit: quota },
   });
   const mem = new Uint8Array(memory.buffer);
   const dv = new DataView(memory.buffer);
@@ -80,8 +82,10 @@ test('wasi-fs: read-only and confined', () => {
   h.dv.setUint32(0, 0, true);
   h.dv.setUint32(4, 1, true);
   assert.equal(h.fs.fd_write!(fd, 0, 1, 8), Errno.BADF);
-  assert.equal(h.fs.path_unlink_file!(3, 0, 0), Errno.ROFS);
-  assert.equal(h.fs.path_create_directory!(3, 0, 0), Errno.ROFS);
+  const fl = h.putStr(3000, 'f');
+  assert.equal(h.fs.path_unlink_file!(3, 3000, fl), Errno.ROFS);
+  const nl = h.putStr(3000, 'newdir');
+  assert.equal(h.fs.path_create_directory!(3, 3000, nl), Errno.ROFS);
 });
 
 test('wasi-fs: stdout/stderr are delivered, stdin is empty', () => {
@@ -90,6 +94,7 @@ test('wasi-fs: stdout/stderr are delivered, stdin is empty', () => {
   h.dv.setUint32(0, 2048, true);
   h.dv.setUint32(4, len, true);
   assert.equal(h.fs.fd_write!(1, 0, 1, 8), Errno.SUCCESS);
+  assert.equal(h.dv.getUint32(8, true), 4, 'nwritten survives the callee detaching the buffer');
   assert.equal(h.fs.fd_write!(2, 0, 1, 8), Errno.SUCCESS);
   assert.deepEqual(h.written, [[1, 'out!'], [2, 'out!']]);
   assert.deepEqual(h.read(0), { errno: 0, text: '' });
@@ -124,4 +129,41 @@ test('property: arbitrary paths never escape a preopen and never throw', () => {
 test('wasi-fs: out-of-bounds pointers are EFAULT, not a crash', () => {
   const h = harness({ '/d/f': 'x' });
   assert.equal(h.fs.fd_filestat_get!(3, 65536 - 8), Errno.FAULT);
+});
+
+test('wasi-fs: writable dirs: create, write, append, truncate, rename, unlink, quota', () => {
+  const h = harness({ '/tmp/given': 'ro' }, ['/tmp'], 10);
+  const write = (fd: number, text: string): number => {
+    const len = h.putStr(2048, text);
+    h.dv.setUint32(0, 2048, true);
+    h.dv.setUint32(4, len, true);
+    return h.fs.fd_write!(fd, 0, 1, 8);
+  };
+  const a = h.open(3, 'a', 1 /* CREAT */);
+  assert.equal(a.errno, Errno.SUCCESS);
+  assert.equal(write(a.fd, 'hello'), Errno.SUCCESS);
+  const ap = h.open(3, 'a', 0, 1 /* APPEND */);
+  assert.equal(write(ap.fd, '!!'), Errno.SUCCESS);
+  assert.equal(write(ap.fd, 'xxxx'), Errno.NOSPC, 'quota of 10 bytes: 7 used, 4 more refused');
+  const r = h.open(3, 'a');
+  assert.deepEqual(h.read(r.fd), { errno: 0, text: 'hello!!' });
+  assert.equal(h.open(3, 'a', 1 | 4 /* CREAT|EXCL */).errno, Errno.EXIST);
+  assert.equal(h.open(3, 'a', 8 /* TRUNC */).errno, Errno.SUCCESS);
+  assert.equal(write(h.open(3, 'a').fd, '0123456789'), Errno.SUCCESS, 'truncation returned the bytes to the quota');
+  // The delivered file stays read-only inside a writable dir.
+  assert.equal(h.open(3, 'given', 8).errno, Errno.ROFS);
+  assert.equal(write(h.open(3, 'given').fd, 'x'), Errno.BADF);
+  const p = (s: string): [number, number] => { const at = 3000 + (s.length % 7) * 100; return [at, h.putStr(at, s)]; };
+  assert.equal(h.fs.path_unlink_file!(3, ...p('given')), Errno.ROFS);
+  assert.equal(h.fs.path_create_directory!(3, ...p('d')), Errno.SUCCESS);
+  assert.equal(h.fs.path_create_directory!(3, ...p('d')), Errno.EXIST);
+  const [fa, fl] = [3500, h.putStr(3500, 'a')];
+  const [ta, tl] = [3600, h.putStr(3600, 'd/b')];
+  assert.equal(h.fs.path_rename!(3, fa, fl, 3, ta, tl), Errno.SUCCESS);
+  assert.equal(h.open(3, 'a').errno, Errno.NOENT);
+  assert.deepEqual(h.read(h.open(3, 'd/b').fd), { errno: 0, text: '0123456789' });
+  assert.equal(h.fs.path_remove_directory!(3, ...p('d')), Errno.NOTEMPTY);
+  assert.equal(h.fs.path_unlink_file!(3, ta, tl), Errno.SUCCESS);
+  assert.equal(h.fs.path_remove_directory!(3, ...p('d')), Errno.SUCCESS);
+  assert.equal(write(h.open(3, 'c', 1).fd, '0123456789'), Errno.SUCCESS, 'unlink returned the bytes to the quota');
 });

@@ -13,6 +13,10 @@ export interface WorkerInput {
   env: Record<string, string>;
   files: [string, Uint8Array][];
   dirs: string[];
+  /** Top-level directories that are writable scratch space. */
+  writableDirs: string[];
+  /** Byte quota of the writable directories. */
+  scratchBytes: number;
 }
 
 export type WorkerMessage =
@@ -44,7 +48,8 @@ async function run(): Promise<void> {
   // No preopens: node:wasi never sees a host directory. Its fd functions are replaced below.
   const wasi = new WASI({ version: 'preview1', args: input.args, env: input.env, returnOnExit: true });
   const fsImports = wasiFs({
-    preopens: buildTree(new Map(input.files), input.dirs),
+    preopens: buildTree(new Map(input.files), input.dirs, input.writableDirs),
+    quota: { used: 0, limit: input.scratchBytes },
     memory: () => memory!,
     write: (fd, data) => post({ t: 'out', fd, data }, [data.buffer as ArrayBuffer]),
   });

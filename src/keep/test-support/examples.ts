@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples/keep/', import.meta.url));
-export type Example = 'secret-digest' | 'read-file' | 'memory-hog' | 'spin';
+export type Example = 'secret-digest' | 'read-file' | 'memory-hog' | 'spin' | 'scratch';
 
 let dir: string | undefined;
 const built = new Map<Example, string>();
