@@ -23,6 +23,8 @@ import { simKeyThumbprint } from '../src/verify/sim/index.ts';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '64' }, db: { type: 'string', default: 'both' }, serve: { type: 'string' } } });
 
+let serverCpu: { ms: number; n: number } | null = null;
+
 // ------------------------------------------------------------------------------ server side
 if (args.serve) {
   const database = args.serve;
@@ -42,15 +44,35 @@ if (args.serve) {
   await store.resources.put('bench/key/one', new TextEncoder().encode('benchmark secret'), { createdBy: 'bench' });
   const url = await server.listen();
   process.stdout.write(`${url}\n`);
+  // CPU the server spends per handshake (user+system), independent of how loaded the machine is.
+  let base = process.cpuUsage();
+  let baseCount = 0;
+  const handshakes = async () => ((await server.metrics.handshakes.get()).values.find((v) => v.labels.step === 'attest' && v.labels.outcome === 'ok')?.value ?? 0);
+  process.on('SIGUSR2', () => {
+    void handshakes().then((n) => {
+      base = process.cpuUsage();
+      baseCount = n;
+    });
+  });
   process.on('SIGTERM', () => {
-    void server.close().then(() => store.close()).then(() => process.exit(0));
+    void handshakes().then((n) => {
+      const u = process.cpuUsage(base);
+      const cpuMs = (u.user + u.system) / 1000;
+      process.stderr.write(`SERVER_CPU ${cpuMs.toFixed(0)} ${n - baseCount}\n`);
+      return server.close();
+    }).then(() => store.close()).then(() => process.exit(0));
   });
 } else {
   await runBench();
 }
 
 async function startChild(database: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve', database], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve', database], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr!.on('data', (d: Buffer) => {
+    const m = /SERVER_CPU (\d+) (\d+)/.exec(d.toString());
+    if (m) serverCpu = { ms: Number(m[1]), n: Number(m[2]) };
+    else process.stderr.write(d);
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -99,6 +121,7 @@ async function runBench(): Promise<void> {
   const { publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
   const env = { BENCH_ADMIN_JWK: JSON.stringify(await exportJWK(publicKey)), BENCH_SIM_THUMBPRINT: thumb, BENCH_MASTER_KEY: toHex(randomBytes(32)) };
   const floor = await cryptoFloor(attester);
+  console.log(`load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).availableParallelism()} CPUs`);
   console.log(`crypto floor (one process, sequential): ${floor.toFixed(0)} handshakes/s worth of crypto`);
   const targets: { name: string; database: string; cleanup?: () => Promise<void> }[] = [];
   if (args.db !== 'postgres') targets.push({ name: 'sqlite', database: join(dir, 'kbs.sqlite') });
@@ -136,6 +159,8 @@ async function runBench(): Promise<void> {
           }
         }
       };
+      child.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 100));
       const t0 = performance.now();
       await Promise.all(Array.from({ length: conc }, worker));
       const el = (performance.now() - t0) / 1000;
@@ -144,8 +169,14 @@ async function runBench(): Promise<void> {
         `${t.name.padEnd(8)} ${conc} clients, ${el.toFixed(1)} s: ${(lat.length / el).toFixed(0)} handshakes/s (auth+attest+resource), p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${errors}`,
       );
     } finally {
+      serverCpu = null;
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
+      if (serverCpu) {
+        const { ms, n } = serverCpu as { ms: number; n: number };
+        const per = ms / Math.max(1, n);
+        console.log(`${t.name.padEnd(8)} server CPU ${per.toFixed(2)} ms per handshake (${n} handshakes): ≈ ${(1000 / per).toFixed(0)} handshakes/s per dedicated core`);
+      }
       await t.cleanup?.();
     }
   }

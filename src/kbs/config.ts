@@ -81,6 +81,8 @@ export const KbsConfigSchema = z.object({
     })
     .prefault({}),
   webhooks: z.array(WebhookSchema).default([]),
+  /** Keep certificate authority (POST /kbs/v0/keep/certificate): CA key (PKCS#8 PEM) and certificate (PEM). */
+  keepCa: z.object({ key: z.string(), cert: z.string(), ttlSeconds: z.number().int().positive().max(30 * 86400).optional() }).optional(),
   /** Fastify trustProxy (X-Forwarded-For) when behind a reverse proxy. */
   trustProxy: z.boolean().default(false),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

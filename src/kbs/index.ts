@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { AttestError, ErrorCode } from '../core/index.ts';
 import { ensureMasterKeyFile, loadMasterKey, openStore, type Store } from '../store/index.ts';
 import type { KbsConfig } from './config.ts';
+import type { AttestationEngine } from './engine.ts';
 import { createPolicyEngine } from './policy-engine.ts';
 import { createKbsServer, type KbsServer, type KbsServerOptions } from './server.ts';
 
@@ -26,7 +27,17 @@ export interface StartedKbs extends KbsServer {
 }
 
 /** Opens the store, builds the engine and the server, listens. */
-export async function startKbs(config: KbsConfig, opts: Partial<Omit<KbsServerOptions, 'config' | 'store' | 'engine'>> & { masterKey?: Uint8Array; devDir?: string } = {}): Promise<StartedKbs> {
+type KbsPlugin = NonNullable<KbsServerOptions['plugins']>[number];
+
+export async function startKbs(
+  config: KbsConfig,
+  opts: Partial<Omit<KbsServerOptions, 'config' | 'store' | 'engine'>> & {
+    masterKey?: Uint8Array;
+    devDir?: string;
+    /** Plugins that need the store and the engine (e.g. the Keep CA). */
+    pluginFactories?: ((deps: { store: Store; engine: AttestationEngine; config: KbsConfig }) => KbsPlugin | Promise<KbsPlugin>)[];
+  } = {},
+): Promise<StartedKbs> {
   let masterKey = opts.masterKey;
   if (!masterKey) {
     if (config.masterKey.file) masterKey = await loadMasterKey({ file: config.masterKey.file });
@@ -40,7 +51,9 @@ export async function startKbs(config: KbsConfig, opts: Partial<Omit<KbsServerOp
   const store = await openStore(config.database, { masterKey });
   try {
     const engine = await createPolicyEngine(store, config);
-    const server = await createKbsServer({ ...opts, config, store, engine });
+    const plugins = [...(opts.plugins ?? [])];
+    for (const f of opts.pluginFactories ?? []) plugins.push(await f({ store, engine, config }));
+    const server = await createKbsServer({ ...opts, plugins, config, store, engine });
     const url = await server.listen();
     return {
       ...server,

@@ -9,6 +9,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
+import { pino } from 'pino';
 import { classifyCollateral, emptyCollateral, type CollateralItem, type CollateralSet } from '../collateral/index.ts';
 import { AttestError, ErrorCode, fromBase64, isAttestError, utf8, type Fetcher, type PlatformId } from '../core/index.ts';
 import { getPlatform, verifyEvidence } from '../platform/index.ts';
@@ -135,7 +136,8 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
   const now = opts.now ?? (() => new Date());
   const metrics = createMetrics();
   const tlsOpts = config.tls ? { https: { cert: await readFile(config.tls.cert), key: await readFile(config.tls.key), ...(config.tls.ca ? { ca: await readFile(config.tls.ca) } : {}) } } : {};
-  const loggerOpt = opts.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } };
+  // Logs go to stderr: stdout belongs to the CLI (the dev admin token is printed there once).
+  const loggerOpt = opts.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' }, stream: pino.destination({ fd: 2, sync: false }) };
   const app = Fastify({
     ...(typeof loggerOpt === 'object' && loggerOpt !== null && 'info' in loggerOpt ? { loggerInstance: loggerOpt as never } : { logger: loggerOpt as never }),
     bodyLimit: config.bodyLimit,

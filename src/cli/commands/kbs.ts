@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AttestError, ErrorCode } from '../../core/index.ts';
 import { loadConfig, prepareDev, seedDevPolicies, startKbs, type KbsConfig } from '../../kbs/index.ts';
+import { keepCaPlugin } from '../../keep/index.ts';
 import { Exit, UsageError } from '../exit.ts';
 import { readInput, writeErr, writeOut } from '../io.ts';
 
@@ -56,7 +57,13 @@ export async function runServe(o: ServeOptions, signal?: AbortSignal): Promise<n
       trustRoots: { ...config.trustRoots, sim: [...(config.trustRoots.sim ?? []), devSetup.simThumbprint] },
     };
   }
-  const kbs = await startKbs(config, { devDir: DEV_DIR });
+  const keepCa = config.keepCa;
+  const kbs = await startKbs(config, {
+    devDir: DEV_DIR,
+    pluginFactories: keepCa
+      ? [async ({ store, engine }) => keepCaPlugin({ store, engine, caKey: await importCaKey(keepCa.key), caCertPem: await readFile(keepCa.cert, 'utf8'), ...(keepCa.ttlSeconds ? { ttlSeconds: keepCa.ttlSeconds } : {}) })]
+      : [],
+  });
   if (dev) await seedDevPolicies(kbs.store);
   writeErr(`teataster kbs: listening on ${kbs.url} (database: ${kbs.store.description}${dev ? ', DEV MODE: sim TEE accepted' : ''})`);
   if (devSetup) {
@@ -74,6 +81,30 @@ export async function runServe(o: ServeOptions, signal?: AbortSignal): Promise<n
   writeErr('teataster kbs: shutting down');
   await kbs.shutdown();
   return Exit.Ok;
+}
+
+/** The Keep CA's private key from a PKCS#8 PEM file: ECDSA P-256/P-384/P-521 or RSA PKCS#1 v1.5. */
+export async function importCaKey(file: string): Promise<CryptoKey> {
+  const pem = await readFile(file, 'utf8').catch((e: Error) => {
+    throw new AttestError(ErrorCode.ConfigInvalid, `cannot read keepCa.key ${file}: ${e.message}`);
+  });
+  const m = /-----BEGIN PRIVATE KEY-----([\s\S]+?)-----END PRIVATE KEY-----/.exec(pem);
+  if (!m) throw new AttestError(ErrorCode.ConfigInvalid, `keepCa.key ${file} is not a PKCS#8 "PRIVATE KEY" PEM`);
+  const der = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+  const algs: (EcKeyImportParams | RsaHashedImportParams)[] = [
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    { name: 'ECDSA', namedCurve: 'P-384' },
+    { name: 'ECDSA', namedCurve: 'P-521' },
+    { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+  ];
+  for (const alg of algs) {
+    try {
+      return await crypto.subtle.importKey('pkcs8', der, alg, false, ['sign']);
+    } catch {
+      // next algorithm
+    }
+  }
+  throw new AttestError(ErrorCode.ConfigInvalid, `keepCa.key ${file}: not an ECDSA (P-256/384/521) or RSA private key`);
 }
 
 // ------------------------------------------------------------------------------------- admin
