@@ -154,6 +154,8 @@ describe('EAR tokens', () => {
     assert.equal((await verifyEarToken(jwt, { keys: kp.jwks.keys, now: NOW })).status, 'affirming', 'keys: [...] works like jwks');
     await rejects(verifyEarToken(jwt, { now: NOW }), 'key');
     await assert.rejects(signerFromJwk({ kty: 'EC', crv: 'P-256', x: 'a', y: 'b' }), TokenInvalid);
+    // a key that does not fit the algorithm is refused rather than producing an invalid JWS
+    await rejects(issueEar({ appraisal: await appraisal() }, { signer: { ...signer, alg: 'ES256' }, now: NOW }), 'key');
   });
 
   it('issues multi-submod tokens (cpu0 + gpu0) whose status is the worst', async () => {

@@ -10,8 +10,8 @@
  * We EMIT the dotted spelling by default (what consumers read today; `spelling: 'underscore'`
  * emits the -04 names) and ACCEPT both when verifying.
  */
-import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
-import { randomBytes, toBase64Url, toHex, type JsonValue } from '../core/index.ts';
+import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import { randomBytes, toBase64Url, toHex, utf8, type JsonValue } from '../core/index.ts';
 import type { AppraisalResult } from './appraise.ts';
 import { TokenInvalid } from './errors.ts';
 import { isTrustClaim, isTrustTier, statusOf, tierRank, worseTier, type TrustTier, type TrustVector } from './trust.ts';
@@ -151,7 +151,28 @@ export async function issueEar(input: EarSubmodInput | Record<string, EarSubmodI
   const cap = isSource(opts.signer) ? opts.signer.maxTokenTtlSeconds : undefined;
   const ttl = Math.min(opts.ttlSeconds ?? 300, cap ?? Infinity);
   const claims = await buildEarClaims(submods, { ...opts, ttlSeconds: ttl });
-  return new SignJWT(claims as JWTPayload).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' }).sign(signer.key);
+  return signCompactJws({ alg: signer.alg, kid: signer.kid, typ: 'JWT' }, claims, signer);
+}
+
+const SIGN_PARAMS: Record<EarAlgorithm, AlgorithmIdentifier | EcdsaParams> = {
+  ES256: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
+  ES384: { name: 'ECDSA', hash: 'SHA-384' } as EcdsaParams,
+  EdDSA: { name: 'Ed25519' },
+};
+
+/**
+ * RFC 7515 compact serialisation signed directly with WebCrypto (whose ECDSA output is already
+ * the JWS r||s form, RFC 7518 §3.4). Verification goes through jose; the tests cross-check.
+ */
+async function signCompactJws(header: Record<string, string>, payload: Record<string, unknown>, signer: EarSigner): Promise<string> {
+  const input = `${toBase64Url(utf8(JSON.stringify(header)))}.${toBase64Url(utf8(JSON.stringify(payload)))}`;
+  const key = signer.key;
+  const alg = SIGN_PARAMS[signer.alg];
+  const curve = (key.algorithm as EcKeyAlgorithm).namedCurve;
+  const fits = signer.alg === 'EdDSA' ? key.algorithm.name === 'Ed25519' : key.algorithm.name === 'ECDSA' && curve === (signer.alg === 'ES256' ? 'P-256' : 'P-384');
+  if (!alg || !fits || key.type !== 'private') throw new TokenInvalid('key', `a ${key.algorithm.name}${curve ? ` ${curve}` : ''} ${key.type} key cannot sign ${signer.alg}`);
+  const sig = new Uint8Array(await globalThis.crypto.subtle.sign(alg, key, utf8(input) as Uint8Array<ArrayBuffer>));
+  return `${input}.${toBase64Url(sig)}`;
 }
 
 export interface EarSubmod {
