@@ -120,6 +120,24 @@ export function evidenceBytes(primary: unknown): Uint8Array {
   throw problems.badRequest('tee-evidence.primary_evidence must be a JSON object or a base64 string');
 }
 
+/**
+ * Confidential Containers init-data: the TEE's init-data field (HOST_DATA on SNP, MRCONFIGID on
+ * TDX, init_data on sim — the neutral claims' initData, else hostData) must hold the digest of the
+ * init-data body the guest sent; the digest length picks the hash (32 → SHA-256, 48 → SHA-384,
+ * 64 → SHA-512), and a shorter digest in a longer field must be followed by zeros.
+ */
+export function checkInitData(body: string, verified: Verified): void {
+  const field = verified.claims.initData ?? verified.claims.hostData;
+  if (!field) throw new AttestError(ErrorCode.BindingMismatch, 'init-data was sent but the evidence has no init-data/host-data field to bind it', { field: 'init-data' });
+  const actual = Buffer.from(field, 'hex');
+  for (const [alg, len] of [['sha256', 32], ['sha384', 48], ['sha512', 64]] as const) {
+    if (len > actual.length) continue;
+    const d = createHash(alg).update(body, 'utf8').digest();
+    if (d.equals(actual.subarray(0, len)) && actual.subarray(len).every((b) => b === 0)) return;
+  }
+  throw new AttestError(ErrorCode.BindingMismatch, 'init-data mismatch: the evidence\'s init-data field is not the SHA-256/384/512 digest of the init-data body sent', { field: 'init-data' });
+}
+
 interface Identity {
   via: 'session' | 'token';
   status: EarStatus;
@@ -329,6 +347,15 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
       if (!isAttestError(e)) req.log.error({ err: e }, 'verifier crashed');
       metrics.verdicts.inc({ platform, status: 'invalid' });
       return refuse(p, platform, { evidenceDigest, error: isAttestError(e) ? e.code : 'ERR_INTERNAL' });
+    }
+    const initData = att['init-data'];
+    if (initData) {
+      try {
+        checkInitData(initData.body, verified);
+      } catch (e) {
+        metrics.verdicts.inc({ platform, status: 'invalid' });
+        return refuse(isAttestError(e) ? fromAttestError(e) : problems.internal(), platform, { evidenceDigest, error: isAttestError(e) ? e.code : 'ERR_INTERNAL' });
+      }
     }
     const policyRec = (await store.attestationPolicies.get(platform)) ?? (await store.attestationPolicies.get('default'));
     const outcome = await engine.appraise(verified, policyRec ? { tee: policyRec.tee, text: policyRec.document } : null, platform, now());

@@ -3,6 +3,7 @@
  * when TEATASTER_TEST_PG_URL is set), the sim TEE, and the RCAR client or raw protocol messages.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +137,37 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
       const r = await rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': swapped.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, bound.publicJwk, a.nonce), additional_evidence: '' } });
       assert.equal(r.status, 401);
       assert.equal(r.json.code, 'ERR_BINDING_MISMATCH');
+    });
+
+    it('binds init-data to the evidence (digest in the init-data field), and refuses a mismatch', async () => {
+      const body = 'algorithm = "sha384"\nversion = "0.1.0"\n[data]\n"policy.rego" = "..."\n';
+      const withInit = createSimAttester({ dir, initData: new Uint8Array(createHash('sha384').update(body).digest()) });
+      const key = await generateTeeKeyPair('P-256');
+      let a = await rawAuth(kbs.url);
+      let r = await rawAttest(kbs.url, a.cookie, { 'init-data': { format: 'toml', body }, 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(withInit, key.publicJwk, a.nonce), additional_evidence: '' } });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      a = await rawAuth(kbs.url);
+      r = await rawAttest(kbs.url, a.cookie, { 'init-data': { format: 'toml', body: `${body}# changed\n` }, 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(withInit, key.publicJwk, a.nonce), additional_evidence: '' } });
+      assert.equal(r.status, 401);
+      assert.equal(r.json.code, 'ERR_BINDING_MISMATCH');
+      // evidence without an init-data field cannot carry init-data
+      a = await rawAuth(kbs.url);
+      r = await rawAttest(kbs.url, a.cookie, { 'init-data': { format: 'toml', body }, 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, key.publicJwk, a.nonce), additional_evidence: '' } });
+      assert.equal(r.status, 401);
+    });
+
+    it('expires passport tokens and attested sessions', async () => {
+      const c = client();
+      await c.handshake();
+      kbs.clock.offsetMs = 400_000;
+      try {
+        const passport = new KbsClient({ url: kbs.url, source: evidenceSourceOf(attester), token: c.token!, key: c.keyPair! });
+        const e = await expectFailure(passport.getResource('default/key/one', { bearer: true }), 401, 'ERR_TOKEN_INVALID');
+        assert.equal(e.problem!.type, 'https://teataster.dev/problems/token-invalid');
+        await expectFailure(c.getResource('default/key/one'), 401, 'ERR_UNAUTHORIZED');
+      } finally {
+        kbs.clock.offsetMs = 0;
+      }
     });
 
     it('refuses tampered evidence and evidence from an unpinned sim key', async () => {
