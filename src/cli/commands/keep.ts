@@ -9,7 +9,7 @@
  * refuses or stops it (attestation denied, bad signature or hash, limit exceeded) — the error code
  * is printed on stderr; 2 usage errors.
  */
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { isAttestError, fromUtf8 } from '../../core/index.ts';
 import { selectAttester, TEE_CHOICES, type TeeChoice } from '../../attester/index.ts';
@@ -28,9 +28,11 @@ async function readText(path: string, what: string): Promise<string> {
   return fromUtf8(await readInput(path, what));
 }
 
+/** Creates the file afresh with mode 0600 (an existing file's wider mode is not inherited). */
 async function writeSecretFile(path: string, text: string): Promise<void> {
   try {
-    await writeFile(path, text, { mode: 0o600 });
+    await rm(path, { force: true });
+    await writeFile(path, text, { mode: 0o600, flag: 'wx' });
   } catch (e) {
     throw new UsageError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
