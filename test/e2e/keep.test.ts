@@ -165,7 +165,7 @@ test('limits: memory ceiling and wall-clock timeout → ERR_LIMIT_EXCEEDED, exit
   assert.equal(r.status, 125, r.stderr);
   assert.match(r.stderr, /ERR_LIMIT_EXCEEDED: limit exceeded: timeout_s/);
   assert.equal(r.stdout, 'spinning\n');
-  assert.ok(Date.now() - t0 < 30_000);
+  assert.ok(Date.now() - t0 < 60_000);
 });
 
 test('the workload keys never appear in the clear: logs, CLI output, temp files, /dev/shm, database', () => {
