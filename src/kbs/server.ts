@@ -15,6 +15,7 @@ import { AttestError, ErrorCode, fromBase64, isAttestError, utf8, type Fetcher, 
 import { getPlatform, verifyEvidence } from '../platform/index.ts';
 import {
   AttestationSchema,
+  computeDeviceReportData,
   computeReportData,
   encryptResponse,
   isHashAlgorithm,
@@ -348,6 +349,32 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
       metrics.verdicts.inc({ platform, status: 'invalid' });
       return refuse(p, platform, { evidenceDigest, error: isAttestError(e) ? e.code : 'ERR_INTERNAL' });
     }
+    // Additional (device) evidence, Trustee style: a JSON map tee → evidence, each bound to
+    // H(JCS({tee-pubkey, nonce})) and verified by its platform; unknown devices are refused.
+    const devices: { tee: string; platform: string; warnings: string[] }[] = [];
+    const additional = att['tee-evidence'].additional_evidence;
+    if (additional) {
+      try {
+        let map: unknown;
+        try {
+          map = JSON.parse(additional);
+        } catch {
+          throw problems.badRequest('tee-evidence.additional_evidence is not a JSON object string');
+        }
+        if (!map || typeof map !== 'object' || Array.isArray(map)) throw problems.badRequest('tee-evidence.additional_evidence must be a JSON object (tee → evidence)');
+        const deviceRd = await computeDeviceReportData(teePubkey, session.nonce, hash);
+        for (const [tee, ev] of Object.entries(map as Record<string, unknown>)) {
+          const dp = platformOfTee(tee);
+          if (!dp) throw problems.unsupportedTee(`additional evidence for TEE "${tee}" cannot be verified by this KBS`);
+          const v = await verifyEvidence(evidenceBytes(ev), { ...ctx, expected: { reportData: deviceRd } }, dp);
+          devices.push({ tee, platform: dp, warnings: v.warnings });
+        }
+      } catch (e) {
+        const p = e instanceof HttpProblem ? e : isAttestError(e) ? fromAttestError(e) : problems.internal();
+        metrics.verdicts.inc({ platform, status: 'invalid' });
+        return refuse(p, platform, { evidenceDigest, additionalEvidence: true, error: p.code });
+      }
+    }
     const initData = att['init-data'];
     if (initData) {
       try {
@@ -374,7 +401,7 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
     const issued = await engine.issueToken({ verified, outcome, nonce: session.nonce, teePubkey, ...(att['init-data'] ? { initData: att['init-data'] } : {}), ttlSeconds: ttl, now: now() });
     await store.sessions.markAttested(sid, { token: issued.token, tokenId: issued.jti, teePubKey: teePubkey as never, claims: { status: outcome.status, platform, claims: verified.claims } as unknown as JsonValue, expiresAt: issued.expiresAt, attestedAt: now() });
     metrics.handshakes.inc({ step: 'attest', outcome: 'ok' });
-    await audit({ kind: 'attestation', at: now(), platform, verdict: outcome.status, reasons: outcome.violations as JsonValue, evidenceDigest, client: req.ip, tokenId: issued.jti, ruleResults: (outcome.rules ?? null) as JsonValue, detail: { policy: outcome.policyId, warnings: verified.warnings } as JsonValue });
+    await audit({ kind: 'attestation', at: now(), platform, verdict: outcome.status, reasons: outcome.violations as JsonValue, evidenceDigest, client: req.ip, tokenId: issued.jti, ruleResults: (outcome.rules ?? null) as JsonValue, detail: { policy: outcome.policyId, warnings: verified.warnings, ...(devices.length ? { devices } : {}) } as JsonValue });
     const maxAge = Math.max(1, Math.floor((issued.expiresAt.getTime() - now().getTime()) / 1000));
     void reply.header('set-cookie', `${KBS_SESSION_COOKIE}=${sid}; Path=/kbs; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${config.tls ? '; Secure' : ''}`);
     return { token: issued.token };

@@ -13,7 +13,7 @@ import { createSimAttester, type Attester } from '../../src/attester/index.ts';
 import { evidenceSourceOf } from '../../src/cli/commands/get-resource.ts';
 import { randomBytes, utf8 } from '../../src/core/index.ts';
 import { ADMIN_ROUTES } from '../../src/kbs/index.ts';
-import { generateTeeKeyPair, KbsClient, KbsRequestFailed, TEE_KEY_KINDS, type TeeKeyKind } from '../../src/protocol/index.ts';
+import { computeDeviceReportData, computeReportData, generateTeeKeyPair, KbsClient, KbsRequestFailed, TEE_KEY_KINDS, toReportDataField, type TeeKeyKind } from '../../src/protocol/index.ts';
 import { adminCreds, postgresDb, rawAttest, rawAuth, simAttesterIn, simEvidenceFor, sqliteDb, startTestKbs, type AdminCreds, type TestDb, type TestKbs } from './kbs-support.ts';
 
 const PG = process.env.TEATASTER_TEST_PG_URL;
@@ -154,6 +154,29 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
       a = await rawAuth(kbs.url);
       r = await rawAttest(kbs.url, a.cookie, { 'init-data': { format: 'toml', body }, 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, key.publicJwk, a.nonce), additional_evidence: '' } });
       assert.equal(r.status, 401);
+    });
+
+    it('verifies additional (device) evidence bound to {tee-pubkey, nonce}, and refuses bad or unknown devices', async () => {
+      const device = createSimAttester({ dir, instance: 'device-0' });
+      const key = await generateTeeKeyPair('P-256');
+      const attestWith = async (devEv: (nonce: string) => Promise<unknown>, mapKey = 'sample') => {
+        const a = await rawAuth(kbs.url);
+        const additional = JSON.stringify({ [mapKey]: await devEv(a.nonce) });
+        const rd = toReportDataField(await computeReportData(key.publicJwk, a.nonce, additional));
+        const primary = await attester.kbsEvidence!(rd);
+        return rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: primary, additional_evidence: additional } });
+      };
+      const bound = (nonce: string) => computeDeviceReportData(key.publicJwk, nonce).then((d) => device.kbsEvidence!(toReportDataField(d)));
+      let r = await attestWith(bound);
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      // device evidence bound to the wrong data
+      r = await attestWith(() => device.kbsEvidence!(randomBytes(64)));
+      assert.equal(r.status, 401);
+      assert.equal(r.json.code, 'ERR_BINDING_MISMATCH');
+      // a device this KBS cannot verify
+      r = await attestWith(bound, 'nvidia');
+      assert.equal(r.status, 400);
+      assert.equal(r.json.type, 'https://teataster.dev/problems/unsupported-tee');
     });
 
     it('expires passport tokens and attested sessions', async () => {
