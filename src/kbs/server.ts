@@ -56,6 +56,8 @@ export interface KbsServerOptions {
   plugins?: { plugin: (app: FastifyInstance, opts: Record<string, unknown>) => Promise<void>; options?: Record<string, unknown> }[];
   /** Webhook fetch (tests). */
   webhookFetch?: typeof fetch;
+  /** Period of the housekeeping round (expired sessions, old outbox rows); default 60 s, 0 = off. */
+  maintenanceIntervalMs?: number;
 }
 
 export interface KbsServer {
@@ -64,6 +66,8 @@ export interface KbsServer {
   webhooks: WebhookDispatcher;
   /** Starts listening; resolves to the base URL. */
   listen(): Promise<string>;
+  /** One housekeeping round: deletes expired sessions and delivered/dead webhook rows older than 7 days. */
+  maintenance(): Promise<{ sessions: number; outbox: number }>;
   close(): Promise<void>;
 }
 
@@ -481,20 +485,38 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
   await registerAdminRoutes(app, { store, admin, audit, now, engine });
   for (const p of opts.plugins ?? []) await app.register(p.plugin, p.options ?? {});
 
+  // Housekeeping is idempotent, so every replica may run it.
+  const maintenance = async (): Promise<{ sessions: number; outbox: number }> => {
+    const t = now();
+    const sessions = await store.sessions.purgeExpired(t);
+    const outbox = await store.webhookOutbox.purge(new Date(t.getTime() - 7 * 86_400_000));
+    return { sessions, outbox };
+  };
+  let maintenanceTimer: NodeJS.Timeout | null = null;
+
   return {
     app,
     metrics,
     webhooks,
+    maintenance,
     async listen(): Promise<string> {
       const addr = await app.listen({ host: config.listen.host, port: config.listen.port });
       ready = true;
       webhooks.start();
+      const every = opts.maintenanceIntervalMs ?? 60_000;
+      if (every > 0) {
+        maintenanceTimer = setInterval(() => {
+          maintenance().catch((e: Error) => app.log.warn({ err: e.message }, 'housekeeping failed'));
+        }, every);
+        maintenanceTimer.unref();
+      }
       const u = new URL(addr);
       if (u.hostname === '0.0.0.0') u.hostname = '127.0.0.1';
       return u.origin;
     },
     async close(): Promise<void> {
       closing = true;
+      if (maintenanceTimer) clearInterval(maintenanceTimer);
       await webhooks.stop();
       await app.close();
     },

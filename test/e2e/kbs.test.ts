@@ -179,11 +179,16 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
       assert.equal(r.json.type, 'https://teataster.dev/problems/unsupported-tee');
     });
 
-    it('expires passport tokens and attested sessions', async () => {
+    it('expires passport tokens and attested sessions; housekeeping deletes expired sessions', async () => {
       const c = client();
       await c.handshake();
+      const pending = await rawAuth(kbs.url);
+      const sid = pending.cookie.split('=')[1]!;
+      assert.ok(await kbs.store.sessions.get(sid));
       kbs.clock.offsetMs = 400_000;
       try {
+        assert.ok((await kbs.server.maintenance()).sessions >= 1);
+        assert.equal(await kbs.store.sessions.get(sid), undefined);
         const passport = new KbsClient({ url: kbs.url, source: evidenceSourceOf(attester), token: c.token!, key: c.keyPair! });
         const e = await expectFailure(passport.getResource('default/key/one', { bearer: true }), 401, 'ERR_TOKEN_INVALID');
         assert.equal(e.problem!.type, 'https://teataster.dev/problems/token-invalid');
