@@ -30,13 +30,26 @@ export async function simKeyThumbprint(key: SimPublicJwk): Promise<string> {
 
 export const SIM_INSECURE_WARNING = 'SIMULATED TEE: software-signed evidence with no hardware protection; never accept it in production';
 
-export async function verifySim(e: SimEvidence, ctx: VerifyContext): Promise<Verified> {
-  const warnings: string[] = [SIM_INSECURE_WARNING];
-  const key = await importEcPublicRaw(concatBytes(fromBase64Url(e.key.x), fromBase64Url(e.key.y)), 'P-256').catch(() => {
+// A KBS sees the same few sim keys over and over: keep their imported form and thumbprint.
+const keyCache = new Map<string, { key: CryptoKey; thumb: string }>();
+
+async function importSimKey(jwk: SimPublicJwk): Promise<{ key: CryptoKey; thumb: string }> {
+  const id = `${jwk.x}.${jwk.y}`;
+  const hit = keyCache.get(id);
+  if (hit) return hit;
+  const key = await importEcPublicRaw(concatBytes(fromBase64Url(jwk.x), fromBase64Url(jwk.y)), 'P-256').catch(() => {
     throw new SignatureInvalid('sim evidence', 'the embedded key is not a valid P-256 point');
   });
+  const entry = { key, thumb: await simKeyThumbprint(jwk) };
+  if (keyCache.size >= 256) keyCache.clear();
+  keyCache.set(id, entry);
+  return entry;
+}
+
+export async function verifySim(e: SimEvidence, ctx: VerifyContext): Promise<Verified> {
+  const warnings: string[] = [SIM_INSECURE_WARNING];
+  const { key, thumb } = await importSimKey(e.key);
   if (!(await ecdsaVerify(key, 'SHA-256', e.signature, e.signed))) throw new SignatureInvalid('sim evidence');
-  const thumb = await simKeyThumbprint(e.key);
   const pins = rootFingerprints([], ctx.extraRoots, 'sim');
   if (pins.size > 0) {
     if (!pins.has(thumb)) throw new RootNotTrusted(thumb, 'sim signing key', 'sim');
