@@ -9,11 +9,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { toPem, x509 } from '../../src/core/index.ts';
 import { cleanupExamples, examplePath } from '../../src/keep/test-support/examples.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/teataster.js', import.meta.url));
@@ -62,7 +63,13 @@ const run = (ref: string, env: Record<string, string> = {}, extra: string[] = []
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'teataster-keep-e2e-'));
-  kbs = spawn(process.execPath, [BIN, 'kbs', 'serve', '--dev', '--port', '0'], { cwd: work, env: { ...process.env, TEATASTER_SIM_DIR: join(work, '.teataster') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The Keep CA of the KBS (config keepCa): a P-256 CA key (PKCS#8) and its certificate.
+  const caKeys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=Keep CA (CLI e2e)', keys: caKeys, notAfter: new Date(Date.now() + 86_400_000), extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)] });
+  writeFileSync(join(work, 'keep-ca.key'), toPem(new Uint8Array(await crypto.subtle.exportKey('pkcs8', caKeys.privateKey)), 'PRIVATE KEY'), { mode: 0o600 });
+  writeFileSync(join(work, 'keep-ca.pem'), ca.toString('pem'));
+  writeFileSync(join(work, 'kbs.yaml'), 'database: .teataster/kbs.sqlite\nkeepCa:\n  key: keep-ca.key\n  cert: keep-ca.pem\n  ttlSeconds: 600\n');
+  kbs = spawn(process.execPath, [BIN, 'kbs', 'serve', '--dev', '--config', 'kbs.yaml', '--port', '0'], { cwd: work, env: { ...process.env, TEATASTER_SIM_DIR: join(work, '.teataster') }, stdio: ['ignore', 'pipe', 'pipe'] });
   kbs.stdout!.on('data', (b: Buffer) => { kbsLog += b.toString('utf8'); });
   kbsUrl = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`KBS did not start:\n${kbsLog}`)), 60_000);
@@ -152,6 +159,17 @@ test('a preopened in-memory file reaches the workload (read-only)', () => {
   const r = run(ref, {}, ['-q']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'dir: config.txt\nlisten = 8443\nmode = "confidential"\n\nwrite-open: Read-only file system\n');
+});
+
+test('identity: the Keep CA of `kbs serve` (config keepCa) certifies the attested key; the workload reads it in memory', () => {
+  const ref = packageAndDeploy('web', 'read-file', 'args = ["/identity/cert.pem"]\n[identity]\ndns = ["web.keep.test"]\n[limits]\nmemory_mb = 16\ntimeout_s = 20\n');
+  const r = run(ref, {}, ['-q']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^dir: ca\.pem cert\.pem key\.pem\n-----BEGIN CERTIFICATE-----/);
+  const cert = new X509Certificate(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout)![0]);
+  assert.ok(cert.verify(new X509Certificate(readFileSync(join(work, 'keep-ca.pem'))).publicKey));
+  assert.equal(cert.subjectAltName, 'DNS:web.keep.test, URI:urn:teataster:keep:web');
+  assert.ok(new Date(cert.validTo).getTime() <= Date.now() + 600_000);
 });
 
 test('limits: memory ceiling and wall-clock timeout → ERR_LIMIT_EXCEEDED, exit 125', () => {
