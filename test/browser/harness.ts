@@ -1,13 +1,11 @@
 /**
  * The verification run the browser test performs, written once and executed twice: in Chromium (served
  * by ./server.ts, driven over CDP) and in Node, so the test can require identical results. Browser-safe
- * on purpose: it imports only the browser-safe core and reads files through the `load` callback
- * (fetch() in the page, the corpus on disk in Node).
+ * on purpose: it imports only the browser entry point (src/platform/browser-entry.ts, which re-exports
+ * src/platform/index.ts, src/collateral/index.ts and src/policy/index.ts) and reads files through the
+ * `load` callback (fetch() in the page, the corpus on disk in Node).
  */
-import { AttestError } from '../../src/core/index.ts';
-import { classifyCollateral } from '../../src/collateral/index.ts';
-import { verifyEvidence, platforms } from '../../src/platform/index.ts';
-import { appraise, defaultPolicy, issueEar, verifyEarToken, type EarSigner } from '../../src/policy/index.ts';
+import { AttestError, appraise, classifyCollateral, defaultPolicy, issueEar, platforms, verifyEarToken, verifyEvidence, type EarSigner } from '../../src/platform/browser-entry.ts';
 
 /** One evidence sample to verify offline at a fixed time. */
 export interface SampleSpec {

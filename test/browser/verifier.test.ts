@@ -92,7 +92,9 @@ test('the verifier core runs in headless Chromium and agrees with Node', { skip,
     assert.deepEqual(page.environment.platforms, nodeRun.environment.platforms);
     // Everything the page asked for was served; nothing outside the core was requested.
     assert.deepEqual(server.requests.filter((r) => r.status !== 200 && r.url !== '/favicon.ico'), [], diag);
-    assert.ok(server.requests.some((r) => r.url === '/src/platform/index.ts'));
+    for (const m of ['/src/platform/browser-entry.ts', '/src/platform/index.ts', '/src/collateral/index.ts', '/src/policy/index.ts']) {
+      assert.ok(server.requests.some((r) => r.url === m), `${m} was loaded by the page`);
+    }
     assert.ok(server.requests.some((r) => r.url === '/node_modules/@peculiar/x509/build/x509.es.js'));
 
     const snpId = plan.samples[0]!.id;
