@@ -52,9 +52,24 @@ test('runner: memory limit → ERR_LIMIT_EXCEEDED (memory_mb)', async () => {
   await assert.rejects(run({ module: exampleModule('memory-hog'), limits: { memoryMb: 8, timeoutS: 20 } }), (e: Error & { code?: string; details?: Record<string, unknown> }) => {
     assert.equal(e.code, 'ERR_LIMIT_EXCEEDED');
     assert.equal(e.details?.limit, 'memory_mb');
+    assert.equal(e.details?.exact, true);
     assert.ok((e.details?.memoryBytes as number) <= 8 * 2 ** 20);
     return true;
   });
+});
+
+test('runner: a refused memory.grow far below the ceiling is still detected exactly', async () => {
+  // One 40 MiB malloc under a 32 MiB limit: memory stays small, the grow is refused.
+  await assert.rejects(run({ module: exampleModule('memory-hog'), args: ['hog', '40'], limits: { memoryMb: 32, timeoutS: 20 } }), (e: Error & { code?: string; details?: Record<string, unknown> }) => {
+    assert.equal(e.code, 'ERR_LIMIT_EXCEEDED');
+    assert.equal(e.details?.exact, true);
+    assert.ok((e.details?.memoryBytes as number) < 4 * 2 ** 20, 'memory was far below the ceiling');
+    return true;
+  });
+  const ok = await run({ module: exampleModule('memory-hog'), args: ['hog', '4'], limits: { memoryMb: 32, timeoutS: 20 } });
+  assert.equal(ok.exitCode, 0);
+  assert.equal(ok.memoryGrowDenied, false);
+  assert.equal(ok.out, 'allocated 4 MiB\n');
 });
 
 test('runner: time limit → worker terminated, ERR_LIMIT_EXCEEDED (timeout_s), output streamed before', async () => {

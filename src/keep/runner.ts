@@ -8,6 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { LimitExceeded, WorkloadInvalid } from './errors.ts';
+import { instrumentMemoryGrow } from './wasm-instrument.ts';
 import { capMemory, pagesFor, WASM_PAGE } from './wasm-module.ts';
 import type { WorkerInput, WorkerMessage } from './worker.ts';
 
@@ -41,6 +42,8 @@ export interface RunOptions {
 export interface RunResult {
   exitCode: number;
   trap?: string;
+  /** True when a memory.grow was refused at the cap (null: module not instrumented, see docs). */
+  memoryGrowDenied: boolean | null;
   memoryBytes: number;
   memoryLimitBytes: number;
   durationMs: number;
@@ -52,8 +55,9 @@ const WORKER_HEAP_MB = 64;
 export async function runWasm(opts: RunOptions): Promise<RunResult> {
   const limitPages = pagesFor(opts.limits.memoryMb);
   const capped = capMemory(opts.module, limitPages);
+  const instrumented = instrumentMemoryGrow(capped.module);
   const input: WorkerInput = {
-    module: capped.module,
+    module: instrumented.module,
     args: opts.args,
     env: opts.env,
     files: [...opts.files],
@@ -91,15 +95,19 @@ export async function runWasm(opts: RunOptions): Promise<RunResult> {
       const memoryBytes = outcome.pages * WASM_PAGE;
       const memoryLimitBytes = limitPages * WASM_PAGE;
       const abnormal = outcome.t === 'trap' || outcome.code !== 0;
-      // memory.grow past the cap fails inside the module; a run that then ends abnormally with its
-      // memory at the ceiling (less than max(1 MiB, limit/16) left) is reported as the limit.
+      // memory.grow past the cap fails inside the module. Instrumented modules report the refusal
+      // exactly; otherwise a run that ends abnormally with its memory at the ceiling (less than
+      // max(1 MiB, limit/16) left) is attributed to the limit.
       const headroom = memoryLimitBytes - memoryBytes;
-      if (abnormal && headroom < Math.max(2 ** 20, memoryLimitBytes / 16)) {
-        return reject(new LimitExceeded('memory_mb', `workload ended (${outcome.t === 'trap' ? outcome.message : `exit ${outcome.code}`}) with its linear memory at the ${opts.limits.memoryMb} MiB ceiling`, { memoryBytes, memoryLimitBytes, exitCode: outcome.t === 'exit' ? outcome.code : TRAP_EXIT_CODE }));
+      const hitLimit = outcome.growDenied ?? headroom < Math.max(2 ** 20, memoryLimitBytes / 16);
+      if (abnormal && hitLimit) {
+        const why = outcome.growDenied ? `after a memory.grow beyond the ${opts.limits.memoryMb} MiB ceiling was refused` : `with its linear memory at the ${opts.limits.memoryMb} MiB ceiling`;
+        return reject(new LimitExceeded('memory_mb', `workload ended (${outcome.t === 'trap' ? outcome.message : `exit ${outcome.code}`}) ${why}`, { memoryBytes, memoryLimitBytes, exitCode: outcome.t === 'exit' ? outcome.code : TRAP_EXIT_CODE, exact: outcome.growDenied !== null }));
       }
       resolve({
         exitCode: outcome.t === 'exit' ? outcome.code : TRAP_EXIT_CODE,
         ...(outcome.t === 'trap' ? { trap: outcome.message } : {}),
+        memoryGrowDenied: outcome.growDenied,
         memoryBytes,
         memoryLimitBytes,
         durationMs,

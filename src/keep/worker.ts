@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { WASI } from 'node:wasi';
 import { buildTree, wasiFs } from './wasi-fs.ts';
+import { GROW_DENIED_EXPORT } from './wasm-instrument.ts';
 
 export interface WorkerInput {
   module: Uint8Array;
@@ -21,8 +22,8 @@ export interface WorkerInput {
 
 export type WorkerMessage =
   | { t: 'out'; fd: 1 | 2; data: Uint8Array }
-  | { t: 'exit'; code: number; pages: number }
-  | { t: 'trap'; message: string; pages: number }
+  | { t: 'exit'; code: number; pages: number; growDenied: boolean | null }
+  | { t: 'trap'; message: string; pages: number; growDenied: boolean | null }
   | { t: 'invalid'; message: string };
 
 const port = parentPort;
@@ -67,11 +68,14 @@ async function run(): Promise<void> {
     post({ t: 'invalid', message: 'module does not export its memory as "memory"' });
     return;
   }
+  // Set by the instrumented memory.grow sites (wasm-instrument.ts) when a grow was refused.
+  const flag = instance.exports[GROW_DENIED_EXPORT];
+  const growDenied = (): boolean | null => (flag instanceof WebAssembly.Global ? flag.value === 1 : null);
   try {
     const code = wasi.start(instance);
-    post({ t: 'exit', code, pages: pages() });
+    post({ t: 'exit', code, pages: pages(), growDenied: growDenied() });
   } catch (e) {
-    post({ t: 'trap', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e), pages: pages() });
+    post({ t: 'trap', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e), pages: pages(), growDenied: growDenied() });
   }
 }
 
