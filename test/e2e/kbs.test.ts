@@ -3,7 +3,8 @@
  * when TEATASTER_TEST_PG_URL is set), the sim TEE, and the RCAR client or raw protocol messages.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,8 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
     let dir: string;
     let attester: Attester;
     const masterKey = randomBytes(32);
+    let hook: Server;
+    const hooks: { signature: string; body: string }[] = [];
     const secret = utf8(`s3cret-${kind}-${Date.now()}`);
 
     const adminFetch = async (method: string, path: string, body?: unknown, token = adminToken) =>
@@ -53,7 +56,22 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
       admin = await adminCreds();
       adminToken = await admin.token();
       db = await makeDb();
-      kbs = await startTestKbs(db, { admin, simThumbprints: [sim.thumbprint], masterKey });
+      hook = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          hooks.push({ signature: String(req.headers['teataster-signature']), body });
+          res.end('ok');
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+      process.env.TEST_KBS_WEBHOOK_SECRET = 'whsec-e2e';
+      kbs = await startTestKbs(db, {
+        admin,
+        simThumbprints: [sim.thumbprint],
+        masterKey,
+        config: { verify: { offline: true }, webhooks: [{ url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/kbs`, secretEnv: 'TEST_KBS_WEBHOOK_SECRET' }] },
+      });
       let r = await adminFetch('POST', '/kbs/v0/resource/default/key/one', new TextDecoder().decode(secret));
       assert.equal(r.status, 200, await r.text());
       r = await adminFetch('PUT', '/kbs/v0/admin/resource-policies', { glob: 'default/**', cel: 'platform == "sim" && status != "contraindicated"' });
@@ -64,6 +82,7 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
       assert.equal(r.status, 200, await r.text());
     });
     after(async () => {
+      hook?.close();
       await kbs?.close();
       await db?.drop();
       await rm(dir, { recursive: true, force: true });
@@ -232,6 +251,14 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
       assert.ok(!JSON.stringify(p).includes('prod-secret-value'));
       // no policy covers the path at all: closed by default
       await expectFailure(c.getResource('other/key/x'), 403, 'ERR_POLICY_DENIED');
+      // the denials reach the webhook, signed
+      await kbs.server.webhooks.deliverDue();
+      const denied = hooks.map((h) => ({ ...h, j: JSON.parse(h.body) as { event: string; payload: { resource: string } } })).filter((h) => h.j.event === 'resource.denied');
+      assert.ok(denied.some((h) => h.j.payload.resource === 'prod/key/db'), JSON.stringify(hooks));
+      const h = denied[0]!;
+      const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(h.signature)!;
+      assert.equal(m[2], createHmac('sha256', 'whsec-e2e').update(`${m[1]}.${h.body}`).digest('hex'));
+      assert.ok(!h.body.includes('prod-secret-value'));
     });
 
     it('denies by attestation policy (the default policy rejects simulated TEEs) with reasons', async () => {
