@@ -30,7 +30,7 @@ function run(cwd: string, args: string[], env: Record<string, string> = {}): Pro
   });
 }
 
-async function serve(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ p: ChildProcess; url: string; stdout: () => string; stop: () => Promise<number> }> {
+async function serve(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ p: ChildProcess; url: string; stdout: () => string; stderr: () => string; stop: () => Promise<number> }> {
   const p = spawn(process.execPath, [BIN, 'kbs', 'serve', ...args], { cwd, env: { ...process.env, ...env } });
   let out = '';
   let err = '';
@@ -49,6 +49,7 @@ async function serve(cwd: string, args: string[], env: Record<string, string> = 
     p,
     url,
     stdout: () => out,
+    stderr: () => err,
     stop: () =>
       new Promise((resolve) => {
         p.once('exit', (c) => resolve(c ?? -1));
@@ -112,6 +113,19 @@ describe('kbs serve --dev quickstart (real processes)', () => {
     r = await run(cwd, ['kbs', 'admin', '--url', again.url, 'list-resources']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await again.stop(), 0);
+  });
+
+  it('`kbs serve` with no configuration at all is the dev quickstart, and says so', async () => {
+    const fresh = await mkdtemp(join(tmpdir(), 'teataster-noconfig-'));
+    try {
+      const kbs = await serve(fresh, ['--port', '0'], { TEATASTER_KBS_CONFIG: '' });
+      assert.match(kbs.stderr(), /starting in --dev mode/);
+      assert.match(kbs.stdout().trim(), /^[\w-]+\.[\w-]+\.[\w-]+$/);
+      assert.equal(new URL(kbs.url).hostname, '127.0.0.1');
+      assert.equal(await kbs.stop(), 0);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
   });
 });
 
