@@ -138,7 +138,8 @@ export async function launchChromium(bin: string, timeoutMs: number): Promise<Br
     '--remote-debugging-port=0',
     'about:blank',
   ];
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  // Its own process group, so that closing it also ends the renderer/zygote processes it forked.
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => {
@@ -154,16 +155,22 @@ export async function launchChromium(bin: string, timeoutMs: number): Promise<Br
   child.once('error', (e) => {
     exited = `failed to start: ${e.message}`;
   });
+  const signalGroup = (sig: NodeJS.Signals): void => {
+    try {
+      if (child.pid) process.kill(-child.pid, sig);
+    } catch {
+      // the group is already gone
+    }
+  };
   const close = async (): Promise<void> => {
     if (!exited) {
-      child.kill('SIGTERM');
+      signalGroup('SIGTERM');
       await Promise.race([exitedP, sleep(5000)]);
-      if (!exited) {
-        child.kill('SIGKILL');
-        await Promise.race([exitedP, sleep(5000)]);
-      }
     }
-    rmSync(profile, { recursive: true, force: true });
+    // Whatever is left of the group (a renderer that outlived the browser process) is killed too.
+    signalGroup('SIGKILL');
+    if (!exited) await Promise.race([exitedP, sleep(5000)]);
+    rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
   };
 
   const file = join(profile, 'DevToolsActivePort');

@@ -48,6 +48,8 @@ export interface RunResult {
   appraisal: JsonSafe;
   /** An EAR issued over the appraisal with a key generated here (WebCrypto), and its verification here. */
   ear: { token: string; publicJwk: JsonSafe; status: string; verifiedStatus: string };
+  /** Wall-clock milliseconds per sample (parse + verify, collateral already loaded); informative only. */
+  timings: Record<string, number>;
 }
 
 /** Makes any value JSON-safe and comparable across runtimes (bytes → hex, bigint → string, Date → ISO). */
@@ -71,7 +73,7 @@ export function jsonSafe(v: unknown): JsonSafe {
   return `<${typeof v}>`;
 }
 
-async function verifySample(s: SampleSpec, load: (rel: string) => Promise<Uint8Array>): Promise<SampleResult> {
+async function verifySample(s: SampleSpec, load: (rel: string) => Promise<Uint8Array>, timings: Record<string, number>): Promise<SampleResult> {
   const bytes = new Uint8Array(await load(s.evidence));
   if (s.flip) {
     const at = s.flip.offset < 0 ? bytes.length + s.flip.offset : s.flip.offset;
@@ -79,10 +81,13 @@ async function verifySample(s: SampleSpec, load: (rel: string) => Promise<Uint8A
   }
   const items = await Promise.all(s.collateral.map(async (name) => ({ name, bytes: await load(name) })));
   const ctx = { now: new Date(s.at), collateral: classifyCollateral(items), offline: true };
+  const t0 = performance.now();
   try {
     const v = await verifyEvidence(bytes, ctx, s.platform);
+    timings[s.id] = performance.now() - t0;
     return { id: s.id, verified: true, platform: v.platform, error: null, errorDetails: null, tcb: jsonSafe(v.tcb), claims: jsonSafe(v.claims), warnings: v.warnings, chain: jsonSafe(v.chain) };
   } catch (e) {
+    timings[s.id] = performance.now() - t0;
     const code = e instanceof AttestError ? e.code : `NOT_ATTEST_ERROR: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
     return { id: s.id, verified: false, platform: null, error: code, errorDetails: e instanceof AttestError ? jsonSafe(e.details) : null, tcb: null, claims: null, warnings: [], chain: null };
   }
@@ -92,7 +97,8 @@ async function verifySample(s: SampleSpec, load: (rel: string) => Promise<Uint8A
 export async function runPlan(plan: Plan, load: (rel: string) => Promise<Uint8Array>): Promise<RunResult> {
   const g = globalThis as Record<string, unknown>;
   const samples: SampleResult[] = [];
-  for (const s of plan.samples) samples.push(await verifySample(s, load));
+  const timings: Record<string, number> = {};
+  for (const s of plan.samples) samples.push(await verifySample(s, load, timings));
 
   const spec = plan.samples.find((s) => s.id === plan.appraise);
   if (!spec) throw new Error(`plan.appraise names an unknown sample ${plan.appraise}`);
@@ -121,5 +127,6 @@ export async function runPlan(plan: Plan, load: (rel: string) => Promise<Uint8Ar
     samples,
     appraisal: jsonSafe(appraisal),
     ear: { token, publicJwk: jsonSafe(jwk), status: appraisal.status, verifiedStatus: checked.status },
+    timings,
   };
 }

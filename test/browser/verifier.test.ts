@@ -56,7 +56,7 @@ const byId = (r: RunResult, id: string): SampleResult => {
   return s;
 };
 
-test('the verifier core runs in headless Chromium and agrees with Node', { skip, timeout: TIMEOUT_MS + 30_000 }, async () => {
+test('the verifier core runs in headless Chromium and agrees with Node', { skip, timeout: TIMEOUT_MS + 30_000 }, async (t) => {
   const bin = findChromium();
   if (!bin) {
     assert.fail(
@@ -143,6 +143,7 @@ test('the verifier core runs in headless Chromium and agrees with Node', { skip,
     assert.ok(appraisal.rules.some((r) => r.id === 'platform' && r.outcome === 'pass'));
     assert.equal(page.ear.status, appraisal.status);
     assert.equal(page.ear.verifiedStatus, appraisal.status);
+    for (const n of nodeRun.samples) t.diagnostic(`${n.id}: browser ${page.timings[n.id]?.toFixed(1)} ms, node ${nodeRun.timings[n.id]?.toFixed(1)} ms (first verification, cold)`);
     const ear = await verifyEarToken(page.ear.token, { keys: [page.ear.publicJwk as Record<string, string>], now: new Date(plan.samples[0]!.at) });
     assert.equal(ear.status, appraisal.status);
   } finally {
