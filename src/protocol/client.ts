@@ -140,7 +140,21 @@ export class KbsClient {
    */
   async getResource(path: string, opts: { bearer?: boolean } = {}): Promise<Uint8Array> {
     if (!parseResourcePath(path)) throw new ProtocolError(`resource path must be repository/type/tag, got ${JSON.stringify(path)}`);
-    if (!this.#key || (!this.#cookie && !this.#token)) await this.handshake();
+    const fresh = !this.#key || (!this.#cookie && !this.#token);
+    if (fresh) await this.handshake();
+    try {
+      return await this.#fetchResource(path, opts);
+    } catch (e) {
+      // An expired session or token: attest again once, as Trustee's client does on 401.
+      if (!fresh && !opts.bearer && e instanceof KbsRequestFailed && e.status === 401) {
+        await this.handshake();
+        return this.#fetchResource(path, opts);
+      }
+      throw e;
+    }
+  }
+
+  async #fetchResource(path: string, opts: { bearer?: boolean }): Promise<Uint8Array> {
     const key = this.#key!;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (opts.bearer || !this.#cookie) {

@@ -201,17 +201,30 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
     it('expires passport tokens and attested sessions; housekeeping deletes expired sessions', async () => {
       const c = client();
       await c.handshake();
+      const oldToken = c.token;
+      // an attested raw session, to look at the cookie path without the client's retry
+      const key = await generateTeeKeyPair('P-256');
+      const a = await rawAuth(kbs.url);
+      const att = await rawAttest(kbs.url, a.cookie, { 'runtime-data': { nonce: a.nonce, 'tee-pubkey': key.publicJwk }, 'tee-evidence': { primary_evidence: await simEvidenceFor(attester, key.publicJwk, a.nonce), additional_evidence: '' } });
+      assert.equal(att.status, 200);
       const pending = await rawAuth(kbs.url);
       const sid = pending.cookie.split('=')[1]!;
       assert.ok(await kbs.store.sessions.get(sid));
       kbs.clock.offsetMs = 400_000;
       try {
-        assert.ok((await kbs.server.maintenance()).sessions >= 1);
+        let res = await fetch(`${kbs.url}/kbs/v0/resource/default/key/one`, { headers: { cookie: a.cookie } });
+        assert.equal(res.status, 401);
+        assert.equal(((await res.json()) as { type: string }).type, 'https://teataster.dev/problems/session-expired');
+        assert.ok((await kbs.server.maintenance()).sessions >= 2);
         assert.equal(await kbs.store.sessions.get(sid), undefined);
+        res = await fetch(`${kbs.url}/kbs/v0/resource/default/key/one`, { headers: { cookie: a.cookie } });
+        assert.equal(res.status, 401);
         const passport = new KbsClient({ url: kbs.url, source: evidenceSourceOf(attester), token: c.token!, key: c.keyPair! });
         const e = await expectFailure(passport.getResource('default/key/one', { bearer: true }), 401, 'ERR_TOKEN_INVALID');
         assert.equal(e.problem!.type, 'https://teataster.dev/problems/token-invalid');
-        await expectFailure(c.getResource('default/key/one'), 401, 'ERR_UNAUTHORIZED');
+        // the client attests again on a 401, as Trustee's does
+        assert.deepEqual(await c.getResource('default/key/one'), secret);
+        assert.notEqual(c.token, oldToken);
       } finally {
         kbs.clock.offsetMs = 0;
       }
