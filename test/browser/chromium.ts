@@ -72,6 +72,7 @@ export class CdpSession {
   once(method: string, timeoutMs: number): Promise<Record<string, unknown>> {
     return new Promise((ok, fail) => {
       const timer = setTimeout(() => fail(new Error(`timed out after ${timeoutMs} ms waiting for ${method}`)), timeoutMs);
+      timer.unref();
       this.on(method, (p) => {
         clearTimeout(timer);
         ok(p);
@@ -224,6 +225,7 @@ export async function evaluateInPage<T>(browser: Browser, url: string, expressio
     await page.send('Log.enable', {}, left());
     await page.send('Page.enable', {}, left());
     const loaded = page.once('Page.loadEventFired', left());
+    loaded.catch(() => undefined); // awaited below; a failed navigation throws first
     const nav = (await page.send('Page.navigate', { url }, left())) as { errorText?: string };
     if (nav.errorText) throw new Error(`navigation to ${url} failed: ${nav.errorText}`);
     await loaded;
