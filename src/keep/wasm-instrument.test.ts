@@ -66,3 +66,23 @@ test('property: a corrupted real module is either left alone or instrumented int
     else assert.equal(out.module, m);
   }), { numRuns: 100 });
 });
+
+test('large function bodies are rewritten without spreading them into call arguments', () => {
+  const nops = 3_000_000;
+  const body = new Uint8Array(1 + nops + 5);
+  body[0] = 0; // no locals
+  body.fill(0x01, 1, 1 + nops); // nop × 3M
+  body.set([0x20, 0, 0x40, 0, 0x0b], 1 + nops);
+  const leb = (n: number): number[] => { const o: number[] = []; do { let b = n & 0x7f; n = Math.floor(n / 128); if (n) b |= 0x80; o.push(b); } while (n); return o; };
+  const head = GROW.subarray(0, GROW.length - 10); // everything before the code section
+  const code = [1, ...leb(body.length)];
+  const sec = new Uint8Array([10, ...leb(code.length + body.length), ...code]);
+  const mod = new Uint8Array(head.length + sec.length + body.length);
+  mod.set(head, 0);
+  mod.set(sec, head.length);
+  mod.set(body, head.length + sec.length);
+  assert.ok(WebAssembly.validate(mod));
+  const r = instrumentMemoryGrow(mod);
+  assert.equal(r.instrumented, true, r.reason);
+  assert.equal(r.sites, 1);
+});

@@ -73,6 +73,19 @@ function sleb(n: number): number[] {
   }
 }
 
+/** Concatenates byte parts (arrays or views) without spreading large views into arguments. */
+function cat(parts: (Uint8Array | number[])[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 function blocktype(r: R): void {
   const b = r.b[r.p];
   if (b === 0x40 || (b !== undefined && b >= 0x6f && b <= 0x7f) || b === 0x70 || b === 0x6f) {
@@ -174,12 +187,11 @@ function sections(mod: Uint8Array): Section[] {
 
 const vecCount = (mod: Uint8Array, s: Section | undefined): number => (s ? new R(mod, s.bodyStart).leb() : 0);
 /** A section's vector with `extra` entries appended (count re-encoded). */
-function appendToVec(mod: Uint8Array, s: Section | undefined, id: number, extra: number[][]): number[] {
-  const r = s ? new R(mod, s.bodyStart) : null;
+function appendToVec(mod: Uint8Array, s: Section | undefined, id: number, extra: number[][]): Uint8Array {
+  const r = s ? new R(mod, s.bodyStart, s.end) : null;
   const n = r ? r.leb() : 0;
-  const rest = r ? [...mod.subarray(r.p, s!.end)] : [];
-  const body = [...leb(n + extra.length), ...rest, ...extra.flat()];
-  return [id, ...leb(body.length), ...body];
+  const body = cat([leb(n + extra.length), r ? mod.subarray(r.p, s!.end) : [], ...extra]);
+  return cat([[id], leb(body.length), body]);
 }
 
 export interface Instrumented {
@@ -225,7 +237,7 @@ export function instrumentMemoryGrow(mod: Uint8Array): Instrumented {
     // Rewrite each body: memory.grow 0 (0x40 0x00) → call $hook.
     const cr = new R(mod, code.bodyStart, code.end);
     const nBodies = cr.leb();
-    const bodies: number[][] = [];
+    const bodies: Uint8Array[] = [];
     let sites = 0;
     const call = [0x10, ...leb(hookFunc)];
     for (let i = 0; i < nBodies; i++) {
@@ -240,15 +252,16 @@ export function instrumentMemoryGrow(mod: Uint8Array): Instrumented {
         br.u8();
       }
       const grows = scanBody(br, bodyEnd);
-      const out: number[] = [];
+      const parts: (Uint8Array | number[])[] = [];
       let last = bodyStart;
       for (const g of grows) {
-        out.push(...mod.subarray(last, g), ...call);
+        parts.push(mod.subarray(last, g), call);
         last = g + 2;
       }
-      out.push(...mod.subarray(last, bodyEnd));
+      parts.push(mod.subarray(last, bodyEnd));
+      const body = cat(parts);
       sites += grows.length;
-      bodies.push([...leb(out.length), ...out]);
+      bodies.push(cat([leb(body.length), body]));
       cr.p = bodyEnd;
     }
     if (sites === 0) return { module: mod, instrumented: false, sites: 0, reason: 'no memory.grow' };
@@ -256,25 +269,25 @@ export function instrumentMemoryGrow(mod: Uint8Array): Instrumented {
     //   local.get 0  memory.grow 0  local.tee 1  i32.const -1  i32.eq
     //   if  i32.const 1  global.set $flag  end  local.get 1)
     const hookBody = [0x01, 0x01, 0x7f, 0x20, 0x00, 0x40, 0x00, 0x22, 0x01, 0x41, ...sleb(-1), 0x46, 0x04, 0x40, 0x41, 0x01, 0x24, ...leb(flagGlobal), 0x0b, 0x20, 0x01, 0x0b];
-    bodies.push([...leb(hookBody.length), ...hookBody]);
-    const codeBody = [...leb(bodies.length), ...bodies.flat()];
+    bodies.push(cat([leb(hookBody.length), hookBody]));
+    const codeBody = cat([leb(bodies.length), ...bodies]);
 
     const name = [...new TextEncoder().encode(GROW_DENIED_EXPORT)];
-    const replaced = new Map<number, number[]>([
+    const replaced = new Map<number, Uint8Array>([
       [SEC.type, appendToVec(mod, get(SEC.type), SEC.type, [[0x60, 0x01, 0x7f, 0x01, 0x7f]])],
       [SEC.func, appendToVec(mod, get(SEC.func), SEC.func, [leb(typeCount)])],
       [SEC.global, appendToVec(mod, get(SEC.global), SEC.global, [[0x7f, 0x01, 0x41, 0x00, 0x0b]])],
       [SEC.export, appendToVec(mod, get(SEC.export), SEC.export, [[...leb(name.length), ...name, 0x03, ...leb(flagGlobal)]])],
-      [SEC.code, [SEC.code, ...leb(codeBody.length), ...codeBody]],
+      [SEC.code, cat([[SEC.code], leb(codeBody.length), codeBody])],
     ]);
     // Re-emit in order, inserting sections the module lacked at their canonical place.
-    const out: number[] = [...mod.subarray(0, 8)];
+    const out: Uint8Array[] = [mod.subarray(0, 8)];
     const emitted = new Set<number>();
     const emitMissingBefore = (id: number): void => {
       for (const want of ORDER) {
         if (want === id) break;
         if (!emitted.has(want) && replaced.has(want) && !get(want)) {
-          out.push(...replaced.get(want)!);
+          out.push(replaced.get(want)!);
           emitted.add(want);
         }
       }
@@ -282,12 +295,12 @@ export function instrumentMemoryGrow(mod: Uint8Array): Instrumented {
     for (const s of secs) {
       if (s.id !== SEC.custom) emitMissingBefore(s.id);
       if (replaced.has(s.id) && s.id !== SEC.custom) {
-        out.push(...replaced.get(s.id)!);
+        out.push(replaced.get(s.id)!);
         emitted.add(s.id);
-      } else out.push(...mod.subarray(s.start, s.end));
+      } else out.push(mod.subarray(s.start, s.end));
     }
-    for (const [id, bytes] of replaced) if (!emitted.has(id)) out.push(...bytes);
-    const result = new Uint8Array(out);
+    for (const [id, bytes] of replaced) if (!emitted.has(id)) out.push(bytes);
+    const result = cat(out);
     if (!WebAssembly.validate(result as Uint8Array<ArrayBuffer>)) return { module: mod, instrumented: false, sites: 0, reason: 'instrumented module does not validate' };
     return { module: result, instrumented: true, sites };
   } catch (e) {
