@@ -10,7 +10,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createSimAttester } from '../../src/attester/index.ts';
 import { toPem, x509 } from '../../src/core/index.ts';
 import { DEV_SIM_POLICY } from '../../src/kbs/index.ts';
@@ -148,10 +147,13 @@ describe('kbs serve --config: HTTPS, admin keys from the config, Keep CA', () =>
     await writeFile(join(cwd, 'keep-ca.key'), await pkcs8(ca.keys.privateKey));
     const sim = createSimAttester({ dir: join(cwd, 'sim') });
     const thumb = await simKeyThumbprint((await sim.key()).publicJwk);
-    const admin = await generateKeyPair('ES256', { extractable: true });
-    await writeFile(join(cwd, 'admin.pub.jwk'), JSON.stringify(await exportJWK(admin.publicKey)));
-    const token = await new SignJWT({ roles: ['admin'] }).setProtectedHeader({ alg: 'ES256' }).setSubject('ops').setIssuedAt().setExpirationTime('10m').sign(admin.privateKey);
-    await writeFile(join(cwd, 'admin.token'), token);
+    let k = await run(cwd, ['kbs', 'keygen', 'admin', '--alg', 'ES256']);
+    assert.equal(k.code, 0, k.stderr);
+    k = await run(cwd, ['kbs', 'mint-token', '--key', 'admin.key.jwk', '--roles', 'admin', '--ttl', '10m', '--subject', 'ops']);
+    assert.equal(k.code, 0, k.stderr);
+    await writeFile(join(cwd, 'admin.token'), k.stdout.toString().trim());
+    k = await run(cwd, ['kbs', 'mint-token', '--key', 'admin.key.jwk', '--roles', 'auditor', '--ttl', '10m']);
+    await writeFile(join(cwd, 'auditor.token'), k.stdout.toString().trim());
     await writeFile(
       join(cwd, 'kbs.yaml'),
       [
@@ -181,6 +183,9 @@ describe('kbs serve --config: HTTPS, admin keys from the config, Keep CA', () =>
         const r = await run(cwd, ['kbs', 'admin', '--url', kbs.url, '--token-file', 'admin.token', ...args], env);
         assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       }
+      const denied = await run(cwd, ['kbs', 'admin', '--url', kbs.url, '--token-file', 'auditor.token', 'put-resource', 'app/key/two', 'v.txt'], env);
+      assert.equal(denied.code, 1);
+      assert.match(denied.stderr, /ERR_FORBIDDEN/);
       const r = await run(cwd, ['get-resource', `kbs://${new URL(kbs.url).host}/app/key/one`, '--tee', 'sim', '--sim-dir', join(cwd, 'sim')], env);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.toString(), 'tls-secret');

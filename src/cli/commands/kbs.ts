@@ -1,17 +1,19 @@
 /**
  * `teataster kbs serve` and `teataster kbs admin …` (CLI contract of issue 6; keep stable):
  *   kbs serve [--config <file>] [--port <n>] [--host <addr>] [--database <sqlite-path|postgres-url>] [--dev]
+ *   kbs keygen <prefix> [--alg EdDSA|ES256];  kbs mint-token --key <private.jwk> [--roles r,…] [--ttl 1h] [--subject s]
  *   kbs admin --url <kbs-url> [--token-file <f>] put-resource <repo/type/tag> <file>
  *             | get-policy | set-resource-policy <glob> <cel-file> | set-attestation-policy <tee> <file>
  *             | refs list|show|add|import|rm … | audit [--since <time>] [--json] | list-resources | delete-resource <path>
  * Admin token: --token-file, else $TEATASTER_ADMIN_TOKEN, else ./.teataster/admin-token.
  * Exit: 0 ok, 1 refused/failed, 2 usage.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { AttestError, ErrorCode } from '../../core/index.ts';
-import { loadConfig, prepareDev, seedDevPolicies, startKbs, type KbsConfig } from '../../kbs/index.ts';
+import { ADMIN_ROLES, loadConfig, prepareDev, seedDevPolicies, startKbs, type KbsConfig } from '../../kbs/index.ts';
 import { keepCaPlugin } from '../../keep/index.ts';
 import { Exit, UsageError } from '../exit.ts';
 import { readInput, writeErr, writeOut } from '../io.ts';
@@ -179,6 +181,52 @@ export function registerKbs(program: Command): void {
     .option('--dev', 'development mode (see description)')
     .action(async (o: ServeOptions) => {
       process.exitCode = await runServe(o);
+    });
+
+  kbs
+    .command('keygen <prefix>')
+    .description('create an admin key pair: <prefix>.key.jwk (private, 0600) and <prefix>.pub.jwk (for admin.keys in the KBS config)')
+    .option('--alg <alg>', 'EdDSA (Ed25519) | ES256', 'EdDSA')
+    .action(async (prefix: string, o: { alg: string }) => {
+      if (o.alg !== 'EdDSA' && o.alg !== 'ES256') throw new UsageError('--alg must be EdDSA or ES256');
+      const { publicKey, privateKey } = await generateKeyPair(o.alg, o.alg === 'EdDSA' ? { crv: 'Ed25519', extractable: true } : { extractable: true });
+      const pub = await exportJWK(publicKey);
+      const kid = await calculateJwkThumbprint(pub, 'sha256');
+      await writeFile(`${prefix}.key.jwk`, `${JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: o.alg })}\n`, { mode: 0o600, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
+        throw new UsageError(`cannot create ${prefix}.key.jwk: ${e.code ?? e.message}`);
+      });
+      await writeFile(`${prefix}.pub.jwk`, `${JSON.stringify({ ...pub, kid, alg: o.alg })}\n`, { mode: 0o644 });
+      writeErr(`teataster kbs: wrote ${prefix}.key.jwk (keep it secret) and ${prefix}.pub.jwk (kid ${kid})`);
+    });
+  kbs
+    .command('mint-token')
+    .description('sign an admin JWT with a private key from `kbs keygen`')
+    .requiredOption('--key <file>', 'private JWK')
+    .option('--roles <roles>', `comma-separated: ${ADMIN_ROLES.join(', ')}`, 'admin')
+    .option('--ttl <duration>', 'lifetime: 30m, 12h, 7d', '1h')
+    .option('--subject <name>', 'who the token is for (audit log actor)', 'admin')
+    .option('--audience <aud>')
+    .option('--issuer <iss>')
+    .action(async (o: { key: string; roles: string; ttl: string; subject: string; audience?: string; issuer?: string }) => {
+      const roles = o.roles.split(',').map((r) => r.trim()).filter(Boolean);
+      for (const r of roles) if (!(ADMIN_ROLES as readonly string[]).includes(r)) throw new UsageError(`unknown role ${r} (known: ${ADMIN_ROLES.join(', ')})`);
+      const m = /^(\d+)\s*([smhd])$/.exec(o.ttl.trim());
+      if (!m) throw new UsageError('--ttl must look like 30m, 12h or 7d');
+      const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+      let jwk: JWK;
+      try {
+        jwk = JSON.parse(await readFile(o.key, 'utf8')) as JWK;
+      } catch (e) {
+        throw new UsageError(`cannot read --key ${o.key}: ${(e as Error).message}`);
+      }
+      const alg = jwk.kty === 'OKP' ? 'EdDSA' : jwk.crv === 'P-256' ? 'ES256' : null;
+      if (!alg || !jwk.d) throw new UsageError('--key must be a private Ed25519 or P-256 JWK');
+      const key = await importJWK(jwk, alg);
+      const now = Math.floor(Date.now() / 1000);
+      let jwt = new SignJWT({ roles }).setProtectedHeader({ alg, ...(jwk.kid ? { kid: jwk.kid } : {}), typ: 'JWT' }).setSubject(o.subject).setIssuedAt(now).setExpirationTime(now + seconds);
+      if (o.audience) jwt = jwt.setAudience(o.audience);
+      if (o.issuer) jwt = jwt.setIssuer(o.issuer);
+      writeOut(await jwt.sign(key));
     });
 
   const admin = kbs
