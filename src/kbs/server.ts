@@ -50,8 +50,10 @@ export interface KbsServerOptions {
   now?: () => Date;
   /** Network for vendor collateral (default: global fetch unless config.verify.offline). */
   fetcher?: Fetcher;
-  /** A pino logger instance or options (default: pino at config.logLevel). */
+  /** A pino logger instance or options (default: pino at config.logLevel on stderr, with redaction). */
   logger?: unknown;
+  /** Destination of the default logger instead of stderr (tests). */
+  logStream?: { write(s: string): unknown };
   /** Extra Fastify plugins (e.g. the Keep CA endpoint) registered after the KBS routes. */
   plugins?: { plugin: (app: FastifyInstance, opts: Record<string, unknown>) => Promise<void>; options?: Record<string, unknown> }[];
   /** Webhook fetch (tests). */
@@ -160,7 +162,7 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
   const metrics = createMetrics();
   const tlsOpts = config.tls ? { https: { cert: await readFile(config.tls.cert), key: await readFile(config.tls.key), ...(config.tls.ca ? { ca: await readFile(config.tls.ca) } : {}) } } : {};
   // Logs go to stderr: stdout belongs to the CLI (the dev admin token is printed there once).
-  const loggerOpt = opts.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' }, stream: pino.destination({ fd: 2, sync: false }) };
+  const loggerOpt = opts.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' }, stream: opts.logStream ?? pino.destination({ fd: 2, sync: false }) };
   const app = Fastify({
     ...(typeof loggerOpt === 'object' && loggerOpt !== null && 'info' in loggerOpt ? { loggerInstance: loggerOpt as never } : { logger: loggerOpt as never }),
     bodyLimit: config.bodyLimit,
