@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { classifyCollateral, emptyCollateral } from '../../collateral/index.ts';
 import { AttestError, fromHex, isAttestError, parseTime, type PlatformId } from '../../core/index.ts';
 import { detectPlatform, getPlatform } from '../../platform/index.ts';
+import { verifyTdxQuote } from '../../verify/tdx/index.ts';
 import type { Verified, VerifyContext } from '../../verify/index.ts';
 import { FsCollateralCache } from '../../store/fs-cache.ts';
 import { Exit, UsageError } from '../exit.ts';
@@ -18,6 +19,7 @@ import { renderFailure, renderVerified } from '../render.ts';
 import { applyAppraisal, addAppraisalOptions, prepareAppraisal, type AppraisalCliOptions } from './appraise.ts';
 
 export interface VerifyCliOptions {
+  eventLog?: string;
   platform?: string;
   collateral: string[];
   at?: string;
@@ -117,11 +119,13 @@ export interface VerifyOutcome {
 export async function runVerify(file: string, opts: VerifyCliOptions): Promise<VerifyOutcome> {
   const bytes = await readInput(file, 'evidence');
   const ctx = await buildVerifyContext(opts);
+  const eventLog = opts.eventLog ? { name: opts.eventLog, bytes: await readInput(opts.eventLog, 'event log') } : undefined;
   let platformId: string | null = opts.platform ?? null;
   try {
     const platform = opts.platform ? getPlatform(opts.platform as PlatformId) : detectPlatform(bytes);
     platformId = platform.id;
-    const verified = await platform.verify(platform.parse(bytes), ctx);
+    if (eventLog && platform.id !== 'tdx') throw new UsageError(`--event-log applies to TDX quotes (CCEL); ${platform.id} evidence carries its own event log, if any`);
+    const verified = eventLog ? await verifyTdxQuote(bytes, ctx, { eventLog }) : await platform.verify(platform.parse(bytes), ctx);
     const warnings = [...ctx.collateral.problems.map((p) => `collateral: ${p}`), ...verified.warnings];
     return {
       verified: { ...verified, warnings },
@@ -145,6 +149,7 @@ export function addVerifyOptions(cmd: Command): Command {
     .option('--nonce <hex>', 'expected nonce (Nitro nonce, TPM extraData)')
     .option('--user-data <hex>', 'expected user data (Nitro)')
     .option('--public-key <hex>', 'expected public key (Nitro)')
+    .option('--event-log <file>', 'TDX: a CCEL event log to replay against RTMR0..2 (must match)')
     .option('--allow-debug', 'accept debug TEEs')
     .option('--offline', 'never use the network; only supplied and cached collateral')
     .option('--require-crl', 'fail when revocation cannot be checked')
