@@ -116,7 +116,7 @@ interface AdminGlobal {
   tokenFile?: string;
 }
 
-async function adminToken(g: AdminGlobal): Promise<string> {
+export async function adminToken(g: AdminGlobal): Promise<string> {
   if (g.tokenFile) return (await readFile(g.tokenFile, 'utf8').catch(() => {
     throw new UsageError(`cannot read --token-file ${g.tokenFile}`);
   })).trim();

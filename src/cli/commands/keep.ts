@@ -11,6 +11,7 @@
  */
 import { rm, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { adminToken } from './kbs.ts';
 import { isAttestError, fromUtf8 } from '../../core/index.ts';
 import { selectAttester, TEE_CHOICES, type TeeChoice } from '../../attester/index.ts';
 import {
@@ -142,7 +143,8 @@ export function registerKeep(program: Command): void {
       }
       const r = await deployKeep({
         kbsUrl: u.origin,
-        ...(opts.tokenFile ? { adminToken: (await readText(opts.tokenFile, 'token file')).trim() } : {}),
+        // same token sources as `kbs admin`: --token-file, $TEATASTER_ADMIN_TOKEN, ./.teataster/admin-token
+        adminToken: await adminToken({ url: u.origin, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) }),
         bundle,
         workloadKey: await readInput(opts.workloadKey ?? `${path}.key`, 'workload key'),
         tenantPublicJwk: tenantJwk,
