@@ -1,13 +1,11 @@
 /** Hex / base64 / base64url and byte helpers, browser-safe (no Buffer). */
 
-const HEX = '0123456789abcdef';
+/** The 256 two-digit lowercase hex strings, indexed by byte value. */
+const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
 
 export function toHex(bytes: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    s += HEX[b >> 4]! + HEX[b & 15]!;
-  }
+  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i]!]!;
   return s;
 }
 
@@ -22,13 +20,24 @@ export function fromHex(hex: string): Uint8Array {
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const B64_LOOKUP = (() => {
-  const t = new Int16Array(256).fill(-1);
+const B64_SKIP = 64; // ASCII whitespace and '=' are ignored wherever they occur
+const B64_BAD = 255;
+/** Decode table over bytes: 0..63 a base64 digit (both alphabets), B64_SKIP, or B64_BAD. */
+const B64_DECODE = (() => {
+  const t = new Uint8Array(256).fill(B64_BAD);
   for (let i = 0; i < 64; i++) t[B64.charCodeAt(i)] = i;
   t['-'.charCodeAt(0)] = 62;
   t['_'.charCodeAt(0)] = 63;
+  for (const c of ' \t\n\v\f\r=') t[c.charCodeAt(0)] = B64_SKIP;
   return t;
 })();
+/** The same digits pre-shifted into their place in a 24-bit group; -1 for every other byte. */
+const B64_GROUP = [18, 12, 6, 0].map((shift) => {
+  const t = new Int32Array(256).fill(-1);
+  for (let i = 0; i < 256; i++) if (B64_DECODE[i]! < 64) t[i] = B64_DECODE[i]! << shift;
+  return t;
+}) as [Int32Array, Int32Array, Int32Array, Int32Array];
+const ASCII = new TextEncoder();
 
 export function toBase64(bytes: Uint8Array): string {
   let s = '';
@@ -52,25 +61,66 @@ export function toBase64Url(bytes: Uint8Array): string {
   return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-/** Decodes standard or URL-safe base64, with or without padding; whitespace is ignored. */
+/**
+ * Decodes standard or URL-safe base64, with or without padding; whitespace and '=' are ignored.
+ * No regex over the input: the text is encoded to bytes natively, then decoded four digits at a
+ * time through pre-shifted tables, falling back to digit-by-digit only around whitespace and
+ * padding. Large inputs (JWS payloads, PEM bundles, evidence of hundreds of KB) decode in linear
+ * time, several times faster than a per-character loop.
+ */
 export function fromBase64(text: string): Uint8Array {
-  const s = text.replace(/[\s=]/g, '');
-  if (s.length % 4 === 1) throw new TypeError('not a base64 string (bad length)');
-  const out = new Uint8Array(Math.floor((s.length * 3) / 4));
+  // Non-ASCII characters become bytes ≥ 0x80, which the tables reject.
+  const b = ASCII.encode(text);
+  const len = b.length;
+  const out = new Uint8Array(Math.floor((len * 3) / 4) + 3);
+  const [g0, g1, g2, g3] = B64_GROUP;
   let o = 0;
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < s.length; i++) {
-    const v = B64_LOOKUP[s.charCodeAt(i) & 0xff]!;
-    if (v < 0 || s.charCodeAt(i) > 0xff) throw new TypeError(`not a base64 string (character ${JSON.stringify(s[i])} at ${i})`);
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
+  let i = 0;
+  let quad = 0;
+  let k = 0;
+  let digits = 0;
+  while (i < len) {
+    if (k === 0) {
+      const start = i;
+      while (i + 4 <= len) {
+        const n = g0[b[i]!]! | g1[b[i + 1]!]! | g2[b[i + 2]!]! | g3[b[i + 3]!]!;
+        if (n < 0) break;
+        out[o] = n >> 16;
+        out[o + 1] = (n >> 8) & 0xff;
+        out[o + 2] = n & 0xff;
+        o += 3;
+        i += 4;
+      }
+      digits += i - start;
+      if (i >= len) break;
     }
+    const v = B64_DECODE[b[i]!]!;
+    if (v < 64) {
+      quad = (quad << 6) | v;
+      digits++;
+      if (++k === 4) {
+        out[o] = quad >> 16;
+        out[o + 1] = (quad >> 8) & 0xff;
+        out[o + 2] = quad & 0xff;
+        o += 3;
+        quad = 0;
+        k = 0;
+      }
+    } else if (v !== B64_SKIP) {
+      // Every byte before this one was ASCII, so the byte index is the character index.
+      throw new TypeError(`not a base64 string (character ${JSON.stringify(String.fromCodePoint(text.codePointAt(i)!))} at ${i})`);
+    }
+    i++;
   }
-  return out.subarray(0, o);
+  if (k === 1) throw new TypeError(`not a base64 string (bad length: ${digits} digits)`);
+  if (k === 2) out[o++] = quad >> 4;
+  else if (k === 3) {
+    out[o] = quad >> 10;
+    out[o + 1] = (quad >> 2) & 0xff;
+    o += 2;
+  }
+  // An exact-size result (its .buffer holds nothing else), as callers may pass `.buffer` on.
+  return out.slice(0, o);
 }
 
 export const fromBase64Url = fromBase64;
