@@ -11,6 +11,8 @@
  * falls back to its heuristic.
  */
 
+import { concatBytes } from '../core/index.ts';
+
 const SEC = { custom: 0, type: 1, import: 2, func: 3, table: 4, memory: 5, global: 6, export: 7, start: 8, elem: 9, code: 10, data: 11, datacount: 12 } as const;
 /** Canonical section order (§5.5.2); custom sections may appear anywhere. */
 const ORDER = [SEC.type, SEC.import, SEC.func, SEC.table, SEC.memory, SEC.global, SEC.export, SEC.start, SEC.elem, SEC.datacount, SEC.code, SEC.data];
@@ -73,18 +75,8 @@ function sleb(n: number): number[] {
   }
 }
 
-/** Concatenates byte parts (arrays or views) without spreading large views into arguments. */
-function cat(parts: (Uint8Array | number[])[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+/** Concatenates byte parts (arrays or views). */
+const cat = (parts: (Uint8Array | number[])[]): Uint8Array => concatBytes(...parts.map((p) => (p instanceof Uint8Array ? p : Uint8Array.from(p))));
 
 function blocktype(r: R): void {
   const b = r.b[r.p];
