@@ -51,6 +51,8 @@ export interface RunResult {
 
 /** JS heap for the shim itself: file contents live in ArrayBuffers outside it. */
 const WORKER_HEAP_MB = 64;
+/** Upper bound for loading, compiling and instantiating a module before it runs. */
+const STARTUP_TIMEOUT_S = 60;
 
 export async function runWasm(opts: RunOptions): Promise<RunResult> {
   const limitPages = pagesFor(opts.limits.memoryMb);
@@ -91,7 +93,7 @@ export async function runWasm(opts: RunOptions): Promise<RunResult> {
       if (failure) return reject(failure);
       if (!outcome) return reject(new WorkloadInvalid('module', 'worker exited without a result'));
       if (outcome.t === 'invalid') return reject(new WorkloadInvalid('module', outcome.message));
-      if (outcome.t === 'out') return reject(new WorkloadInvalid('module', 'unexpected worker state'));
+      if (outcome.t === 'out' || outcome.t === 'started') return reject(new WorkloadInvalid('module', 'unexpected worker state'));
       const memoryBytes = outcome.pages * WASM_PAGE;
       const memoryLimitBytes = limitPages * WASM_PAGE;
       const abnormal = outcome.t === 'trap' || outcome.code !== 0;
@@ -113,16 +115,24 @@ export async function runWasm(opts: RunOptions): Promise<RunResult> {
         durationMs,
       });
     };
-    const timer = setTimeout(() => {
-      failure = new LimitExceeded('timeout_s', `workload still running after ${opts.limits.timeoutS} s; terminated`, { timeoutS: opts.limits.timeoutS });
+    // Until the module starts, a generous start-up bound (loading, compiling, instantiating);
+    // from the worker's 'started' message on, the manifest's wall-clock limit.
+    const expire = (limit: 'timeout_s' | 'startup', message: string): void => {
+      failure = new LimitExceeded(limit, message, { timeoutS: opts.limits.timeoutS });
       void worker.terminate();
-    }, opts.limits.timeoutS * 1000);
+    };
+    let timer = setTimeout(() => expire('startup', `the Keep worker did not start the workload within ${STARTUP_TIMEOUT_S} s; terminated`), STARTUP_TIMEOUT_S * 1000);
     const onAbort = (): void => {
       failure = opts.signal?.reason instanceof Error ? opts.signal.reason : new Error('aborted');
       void worker.terminate();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: WorkerMessage) => {
+      if (m.t === 'started') {
+        clearTimeout(timer);
+        timer = setTimeout(() => expire('timeout_s', `workload still running after ${opts.limits.timeoutS} s; terminated`), opts.limits.timeoutS * 1000);
+        return;
+      }
       if (m.t === 'out') {
         (m.fd === 1 ? opts.stdout : opts.stderr)?.(m.data);
         return;

@@ -21,6 +21,7 @@ export interface WorkerInput {
 }
 
 export type WorkerMessage =
+  | { t: 'started' }
   | { t: 'out'; fd: 1 | 2; data: Uint8Array }
   | { t: 'exit'; code: number; pages: number; growDenied: boolean | null }
   | { t: 'trap'; message: string; pages: number; growDenied: boolean | null }
@@ -71,6 +72,8 @@ async function run(): Promise<void> {
   // Set by the instrumented memory.grow sites (wasm-instrument.ts) when a grow was refused.
   const flag = instance.exports[GROW_DENIED_EXPORT];
   const growDenied = (): boolean | null => (flag instanceof WebAssembly.Global ? flag.value === 1 : null);
+  // The wall-clock limit counts the workload's own run time, not the worker's start-up.
+  post({ t: 'started' });
   try {
     const code = wasi.start(instance);
     post({ t: 'exit', code, pages: pages(), growDenied: growDenied() });
