@@ -8,6 +8,7 @@
 import {
   AttestError,
   CertificateInvalid,
+  bytesEqual,
   CollateralExpired,
   CollateralInvalid,
   SignatureInvalid,
@@ -27,14 +28,21 @@ import {
 } from '../../core/index.ts';
 import type { CrlCandidate, SignedJsonCandidate } from '../../collateral/intel/index.ts';
 
-/** Memo of ECDSA verifications over signed JSON: key = signer fp + signature + text. */
-const jsonSigMemo = new Map<string, boolean>();
+/**
+ * Memo of ECDSA verifications over signed JSON, per candidate object and signer certificate. A hit
+ * also requires the candidate's text (the same string) and signature bytes to be the ones that
+ * were verified, so a candidate object whose content changed is verified again.
+ */
+const jsonSigMemo = new WeakMap<SignedJsonCandidate, WeakMap<X509Certificate, { text: string; signature: Uint8Array; ok: boolean }>>();
 const crlSigMemo = new WeakMap<X509Crl, Map<string, boolean>>();
 const crlSerials = new WeakMap<X509Crl, Map<string, string>>();
 const keyMemo = new WeakMap<X509Certificate, CryptoKey>();
 const subjectMemo = new WeakMap<X509Certificate, string>();
 const issuerMemo = new WeakMap<X509Certificate | X509Crl, string>();
+const serialMemo = new WeakMap<X509Certificate, string>();
+const fpMemo = new WeakMap<X509Certificate | X509Crl, string>();
 const linkMemo = new WeakMap<X509Certificate, Map<string, ChainLink>>();
+const isoMemo = new WeakMap<Date, { t: number; s: string }>();
 
 /** @peculiar/x509 rebuilds name strings on every access; these are read on every quote. */
 export function subjectOf(c: X509Certificate): string {
@@ -47,6 +55,30 @@ export function issuerOf(c: X509Certificate | X509Crl): string {
   if (s === undefined) issuerMemo.set(c, (s = c.issuer));
   return s;
 }
+/** The certificate's serial, normalised for CRL lookups. */
+export function serialOf(c: X509Certificate): string {
+  let s = serialMemo.get(c);
+  if (s === undefined) serialMemo.set(c, (s = normalizeSerial(c.serialNumber)));
+  return s;
+}
+/** core `fingerprint` without an await once known (the DER of a parsed object does not change). */
+export function fingerprintOf(c: X509Certificate | X509Crl): string | Promise<string> {
+  const fp = fpMemo.get(c);
+  if (fp !== undefined) return fp;
+  return fingerprint(c).then((v) => {
+    fpMemo.set(c, v);
+    return v;
+  });
+}
+/** `iso(d)`, memoised per Date object and checked against its current value. */
+export function isoOf(d: Date): string {
+  const t = d.getTime();
+  const m = isoMemo.get(d);
+  if (m !== undefined && m.t === t) return m.s;
+  const s = iso(d);
+  isoMemo.set(d, { t, s });
+  return s;
+}
 export async function describeMemo(c: X509Certificate, role: string): Promise<ChainLink> {
   let m = linkMemo.get(c);
   if (!m) linkMemo.set(c, (m = new Map()));
@@ -55,16 +87,33 @@ export async function describeMemo(c: X509Certificate, role: string): Promise<Ch
   return { ...d };
 }
 
+/** Signature links verified between these two certificate objects (the signature does not depend on time). */
+const issuedByMemo = new WeakMap<X509Certificate, WeakSet<X509Certificate>>();
+
+/** core `verifyIssuedBy`, skipped without an await when this (child, parent) pair was verified before. */
+export async function verifyIssuedByMemo(child: X509Certificate, parent: X509Certificate, role: string): Promise<void> {
+  if (issuedByMemo.get(child)?.has(parent)) return;
+  await verifyIssuedBy(child, parent, role);
+  let parents = issuedByMemo.get(child);
+  if (!parents) issuedByMemo.set(child, (parents = new WeakSet()));
+  parents.add(parent);
+}
+
 /**
- * [leaf, CA, root]: the root pinned by fingerprint, every link's signature (memoised in core) and
- * every validity window at `now` (checked on every call).
+ * [leaf, CA, root]: the root pinned by fingerprint (checked against `pins` on every call), every
+ * link's signature (memoised) and every validity window at `now` (checked on every call).
  */
 export async function verifyPinnedChain(chain: X509Certificate[], pins: PinnedRoots, now: Date, roles: string[]): Promise<ChainLink[]> {
   const root = chain[chain.length - 1]!;
-  await assertPinnedRoot(root, pins);
-  for (let i = chain.length - 2; i >= 0; i--) await verifyIssuedBy(chain[i]!, chain[i + 1]!, roles[i] ?? `certificate ${i}`);
+  const fp = await fingerprintOf(root);
+  if (!pins.fingerprints.has(fp)) await assertPinnedRoot(root, pins); // throws RootNotTrusted
+  // A pinned root is also checked to be self-signed.
+  await verifyIssuedByMemo(root, root, 'root');
+  for (let i = chain.length - 2; i >= 0; i--) await verifyIssuedByMemo(chain[i]!, chain[i + 1]!, roles[i] ?? `certificate ${i}`);
   for (let i = 0; i < chain.length; i++) checkValidity(chain[i]!, now, roles[i] ?? `certificate ${i}`);
-  return Promise.all(chain.map((c, i) => describeMemo(c, roles[i] ?? `certificate ${i}`)));
+  const links: ChainLink[] = [];
+  for (let i = 0; i < chain.length; i++) links.push(await describeMemo(chain[i]!, roles[i] ?? `certificate ${i}`));
+  return links;
 }
 
 export async function publicKeyOf(cert: X509Certificate): Promise<CryptoKey> {
@@ -77,17 +126,19 @@ export async function publicKeyOf(cert: X509Certificate): Promise<CryptoKey> {
 }
 
 async function verifyJsonSignature(c: SignedJsonCandidate, signer: X509Certificate): Promise<boolean> {
-  const key = `${await fingerprint(signer)}|${Array.from(c.signature, (b) => b.toString(16).padStart(2, '0')).join('')}|${c.text}`;
-  const hit = jsonSigMemo.get(key);
-  if (hit !== undefined) return hit;
+  let perSigner = jsonSigMemo.get(c);
+  if (!perSigner) jsonSigMemo.set(c, (perSigner = new WeakMap()));
+  const hit = perSigner.get(signer);
+  if (hit && hit.text === c.text && bytesEqual(hit.signature, c.signature)) return hit.ok;
+  const text = c.text;
+  const signature = c.signature.slice();
   let ok: boolean;
   try {
-    ok = await subtle().verify({ name: 'ECDSA', hash: 'SHA-256' }, await publicKeyOf(signer), c.signature as Uint8Array<ArrayBuffer>, utf8(c.text) as Uint8Array<ArrayBuffer>);
+    ok = await subtle().verify({ name: 'ECDSA', hash: 'SHA-256' }, await publicKeyOf(signer), signature, utf8(text) as Uint8Array<ArrayBuffer>);
   } catch {
     ok = false;
   }
-  if (jsonSigMemo.size > 512) jsonSigMemo.clear();
-  jsonSigMemo.set(key, ok);
+  perSigner.set(signer, { text, signature, ok });
   return ok;
 }
 
@@ -106,7 +157,7 @@ export async function chooseSigner(c: SignedJsonCandidate, pool: X509Certificate
   const seen = new Set<string>();
   const candidates: X509Certificate[] = [];
   for (const cert of [...c.issuerChain, ...pool]) {
-    const fp = await fingerprint(cert);
+    const fp = await fingerprintOf(cert);
     if (seen.has(fp) || subjectOf(cert) === issuerOf(cert)) continue;
     seen.add(fp);
     candidates.push(cert);
@@ -118,7 +169,7 @@ export async function chooseSigner(c: SignedJsonCandidate, pool: X509Certificate
     if (!root) continue;
     if (!(await verifyJsonSignature(c, cert))) continue;
     try {
-      await verifyIssuedBy(cert, root, 'tcb-signer');
+      await verifyIssuedByMemo(cert, root, 'tcb-signer');
       verifying.push({ cert, root });
     } catch (e) {
       chainError = e as AttestError;
@@ -175,7 +226,7 @@ export async function chooseSignedJson<T extends { issueDate: Date; nextUpdate: 
       const { signer, root } = await chooseSigner(c.candidate, pool, roots, now, label);
       signerCheck?.(signer);
       if (now < c.parsed.issueDate || now > c.parsed.nextUpdate) {
-        const err = new CollateralExpired(label, iso(c.parsed.issueDate), iso(c.parsed.nextUpdate), iso(now));
+        const err = new CollateralExpired(label, isoOf(c.parsed.issueDate), isoOf(c.parsed.nextUpdate), iso(now));
         if (allowExpired && !expiredChoice) expiredChoice = { ...c, signer, root, expired: err, ignored: cands.length - 1 };
         firstErr ??= err;
         continue;
@@ -191,7 +242,7 @@ export async function chooseSignedJson<T extends { issueDate: Date; nextUpdate: 
 }
 
 async function crlSignatureOk(crl: X509Crl, issuer: X509Certificate): Promise<boolean> {
-  const fp = await fingerprint(issuer);
+  const fp = await fingerprintOf(issuer);
   let m = crlSigMemo.get(crl);
   if (!m) crlSigMemo.set(crl, (m = new Map()));
   let ok = m.get(fp);
@@ -251,5 +302,5 @@ function serialIndex(crl: X509Crl): Map<string, string> {
 }
 
 export function revokedAt(crl: X509Crl, cert: X509Certificate): string | undefined {
-  return serialIndex(crl).get(normalizeSerial(cert.serialNumber));
+  return serialIndex(crl).get(serialOf(cert));
 }

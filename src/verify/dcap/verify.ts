@@ -18,7 +18,6 @@ import {
   TcbUnacceptable,
   bytesEqual,
   concatBytes,
-  fingerprint,
   importEcPublicRaw,
   isAllZero,
   iso,
@@ -52,12 +51,12 @@ import {
   type TcbInfo,
 } from '../../collateral/intel/index.ts';
 import type { CollateralSet } from '../../collateral/index.ts';
-import { INTEL_QE_VENDOR_ID, type DcapQuote, type EnclaveReport, type TdReport } from '../../evidence/dcap/index.ts';
+import { INTEL_QE_VENDOR_ID, type DcapQuote, type EnclaveReport, type QeCertificationData, type TdReport } from '../../evidence/dcap/index.ts';
 import type { EventLog } from '../../evidence/eventlog/index.ts';
 import { checkBinding, rootFingerprints } from '../binding.ts';
 import { parseCcel, replayCcel } from './ccel.ts';
 import type { Verified, VerifyContext } from '../types.ts';
-import { chooseCrl, chooseSignedJson, crlEntryCount, describeMemo, issuerOf, publicKeyOf, revokedAt, subjectOf, verifyPinnedChain, type ChosenCrl } from './select.ts';
+import { chooseCrl, chooseSignedJson, crlEntryCount, describeMemo, fingerprintOf, isoOf, issuerOf, publicKeyOf, revokedAt, subjectOf, verifyPinnedChain, type ChosenCrl } from './select.ts';
 import { convergeStatus, matchPlatformTcb, matchQeTcb, matchTdxModule, type LevelMatch, type ModuleMatch } from './tcb.ts';
 
 export type DcapPlatform = 'tdx' | 'sgx';
@@ -69,11 +68,22 @@ const qeIdMemo = new WeakMap<SignedJsonCandidate, QeIdentity>();
 /**
  * The QE report certifies the attestation key; a platform's QE keeps one attestation key, so every
  * quote from it carries the same (PCK, QE report, signature, key, auth data). Like a certificate
- * link, a verified one stays verified: it is memoised, and so is the imported attestation key.
+ * link, a verified one stays verified: it is memoised per PCK leaf certificate object, with copies
+ * of the exact bytes it covered (compared in full on every quote) and the imported attestation key.
  */
-const qeLinkMemo = new Set<string>();
-const attKeyMemo = new Map<string, CryptoKey>();
-const MEMO_MAX = 1024;
+interface QeLink {
+  qeReport: Uint8Array;
+  qeReportSignature: Uint8Array;
+  attestationKey: Uint8Array;
+  qeAuthData: Uint8Array;
+  key: CryptoKey;
+}
+const qeLinkMemo = new WeakMap<X509Certificate, QeLink[]>();
+const QE_LINKS_PER_PCK = 8;
+/** Self-signed certificates among the supplied collateral, with fingerprints, per gathered set. */
+const selfSignedMemo = new WeakMap<IntelCollateral, { cert: X509Certificate; fp: string; subject: string }[]>();
+const caKindMemo = new WeakMap<X509Certificate, 'platform' | 'processor'>();
+const DEFAULT_PINS = rootFingerprints(INTEL_ROOT_FINGERPRINTS, undefined, INTEL_TRUST_FAMILY);
 const gatherMemo = new WeakMap<CollateralSet, IntelCollateral>();
 
 function parsePckChain(pem: string): X509Certificate[] {
@@ -103,6 +113,12 @@ function intelCollateral(set: CollateralSet): IntelCollateral {
 }
 
 function isPlatformCa(ca: X509Certificate): 'platform' | 'processor' {
+  let kind = caKindMemo.get(ca);
+  if (!kind) caKindMemo.set(ca, (kind = platformCaKind(ca)));
+  return kind;
+}
+
+function platformCaKind(ca: X509Certificate): 'platform' | 'processor' {
   const subject = subjectOf(ca);
   if (/CN=Intel SGX PCK Platform CA\b/.test(subject)) return 'platform';
   if (/CN=Intel SGX PCK Processor CA\b/.test(subject)) return 'processor';
@@ -132,7 +148,40 @@ function bit(bytes: Uint8Array, n: number): boolean {
 
 function levelJson(m: LevelMatch | ModuleMatch | undefined): JsonValue {
   if (!m) return null;
-  return JSON.parse(JSON.stringify(m)) as JsonValue;
+  const out: Record<string, JsonValue> = {};
+  if ('identity' in m) out['identity'] = m.identity;
+  if (m.status !== undefined) out['status'] = m.status;
+  if (m.tcbDate !== undefined) out['tcbDate'] = m.tcbDate;
+  if (m.advisoryIds !== undefined) out['advisoryIds'] = [...m.advisoryIds];
+  if (m.index !== undefined) out['index'] = m.index;
+  return out;
+}
+
+async function selfSignedCollateral(coll: IntelCollateral): Promise<{ cert: X509Certificate; fp: string; subject: string }[]> {
+  let list = selfSignedMemo.get(coll);
+  if (!list) {
+    list = [];
+    for (const c of coll.certificates) if (subjectOf(c) === issuerOf(c)) list.push({ cert: c, fp: await fingerprintOf(c), subject: subjectOf(c) });
+    selfSignedMemo.set(coll, list);
+  }
+  return list;
+}
+
+/** The verified QE link for exactly these bytes under this PCK leaf, if any. */
+function knownQeLink(leaf: X509Certificate, qe: QeCertificationData, attestationKey: Uint8Array): QeLink | undefined {
+  const links = qeLinkMemo.get(leaf);
+  if (!links) return undefined;
+  for (const l of links) {
+    if (bytesEqual(l.qeReportSignature, qe.qeReportSignature) && bytesEqual(l.attestationKey, attestationKey) && bytesEqual(l.qeReport, qe.qeReport.raw) && bytesEqual(l.qeAuthData, qe.qeAuthData)) return l;
+  }
+  return undefined;
+}
+
+function rememberQeLink(leaf: X509Certificate, link: QeLink): void {
+  let links = qeLinkMemo.get(leaf);
+  if (!links) qeLinkMemo.set(leaf, (links = []));
+  if (links.length >= QE_LINKS_PER_PCK) links.shift();
+  links.push(link);
 }
 
 export interface DcapExtras {
@@ -187,7 +236,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   // 1. PCK chain: leaf → Platform/Processor CA → root pinned by fingerprint.
   const chain = parsePckChain(q.pckChainPem);
   if (chain.length !== 3) throw new CertificateInvalid('pck-chain', `the quote's PCK chain has ${chain.length} certificates, expected 3 (PCK, PCK CA, root)`);
-  const pins = { label: 'Intel SGX Root CA', fingerprints: rootFingerprints(INTEL_ROOT_FINGERPRINTS, ctx.extraRoots, INTEL_TRUST_FAMILY) };
+  const pins = { label: 'Intel SGX Root CA', fingerprints: ctx.extraRoots?.[INTEL_TRUST_FAMILY]?.length ? rootFingerprints(INTEL_ROOT_FINGERPRINTS, ctx.extraRoots, INTEL_TRUST_FAMILY) : DEFAULT_PINS };
   const [leaf, pckCa, root] = chain as [X509Certificate, X509Certificate, X509Certificate];
   const chainLinks: ChainLink[] = await verifyPinnedChain(chain, pins, now, ['pck-leaf', 'pck-ca', 'root']);
   const caKind = isPlatformCa(pckCa);
@@ -196,29 +245,25 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
 
   // 2. QE report signed by the PCK key; QE report data binds the attestation key and auth data.
   const qe = q.signature.qe;
-  const attHex = toHex(q.signature.attestationKey);
-  const linkKey = `${await fingerprint(leaf)}|${toHex(qe.qeReport.raw)}|${toHex(qe.qeReportSignature)}|${attHex}|${toHex(qe.qeAuthData)}`;
-  if (!qeLinkMemo.has(linkKey)) {
+  let link = knownQeLink(leaf, qe, q.signature.attestationKey);
+  if (!link) {
     if (!(await ecdsaP256Verify(await publicKeyOf(leaf), qe.qeReportSignature, qe.qeReport.raw))) throw new SignatureInvalid('QE report signature (by the PCK key)');
     const expectHash = await sha256(concatBytes(q.signature.attestationKey, qe.qeAuthData));
     if (!bytesEqual(qe.qeReport.reportData.subarray(0, 32), expectHash) || !isAllZero(qe.qeReport.reportData.subarray(32))) {
       throw new SignatureInvalid('attestation key binding', `QE report data ${toHex(qe.qeReport.reportData)} is not SHA-256(attestation key || QE auth data) ${toHex(expectHash)} followed by 32 zero bytes`);
     }
-    if (qeLinkMemo.size >= MEMO_MAX) qeLinkMemo.clear();
-    qeLinkMemo.add(linkKey);
-  }
-  // 3. Quote signature by the attestation key over header + (descriptor +) body.
-  let attKey = attKeyMemo.get(attHex);
-  if (!attKey) {
+    // 3a. The attestation key must be a P-256 point.
+    let key: CryptoKey;
     try {
-      attKey = await importEcPublicRaw(q.signature.attestationKey, 'P-256');
+      key = await importEcPublicRaw(q.signature.attestationKey, 'P-256');
     } catch (e) {
       throw new SignatureInvalid('quote signature', `attestation key is not a P-256 point: ${(e as Error).message}`);
     }
-    if (attKeyMemo.size >= MEMO_MAX) attKeyMemo.clear();
-    attKeyMemo.set(attHex, attKey);
+    link = { qeReport: qe.qeReport.raw.slice(), qeReportSignature: qe.qeReportSignature.slice(), attestationKey: q.signature.attestationKey.slice(), qeAuthData: qe.qeAuthData.slice(), key };
+    rememberQeLink(leaf, link);
   }
-  if (!(await ecdsaP256Verify(attKey, q.signature.isvSignature, q.signed))) throw new SignatureInvalid('quote signature (by the attestation key)');
+  // 3. Quote signature by the attestation key over header + (descriptor +) body.
+  if (!(await ecdsaP256Verify(link.key, q.signature.isvSignature, q.signed))) throw new SignatureInvalid('quote signature (by the attestation key)');
 
   // 4. Debug TEEs.
   const body = q.body;
@@ -244,9 +289,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   const crls = [...coll.crls];
   const pool = [...coll.certificates, ...chain];
   const roots: X509Certificate[] = [root];
-  for (const c of coll.certificates) {
-    if (subjectOf(c) === issuerOf(c) && subjectOf(c) !== subjectOf(root) && pins.fingerprints.has(await fingerprint(c))) roots.push(c);
-  }
+  for (const c of await selfSignedCollateral(coll)) if (c.subject !== subjectOf(root) && pins.fingerprints.has(c.fp)) roots.push(c.cert);
 
   // 6a. CRLs: root CA CRL (PCK CA, TCB Signing), PCK CA CRL (PCK leaf).
   const crlChoice = async (issuer: X509Certificate, what: string, fetchIt: () => Promise<void>): Promise<ChosenCrl | undefined> => {
@@ -407,18 +450,18 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
     source: c.candidate.source,
     ...extra,
     ignoredCandidates: c.ignored,
-    signer: { subject: subjectOf(c.signer), serial: c.signer.serialNumber, notBefore: iso(c.signer.notBefore), notAfter: iso(c.signer.notAfter), sha256: await fingerprint(c.signer) },
+    signer: { subject: subjectOf(c.signer), serial: c.signer.serialNumber, notBefore: isoOf(c.signer.notBefore), notAfter: isoOf(c.signer.notAfter), sha256: await fingerprintOf(c.signer) },
   });
   const crlDesc = (c: ChosenCrl | undefined): JsonValue =>
-    c ? { source: c.source, issuer: issuerOf(c.crl), thisUpdate: iso(c.crl.thisUpdate), nextUpdate: c.crl.nextUpdate ? iso(c.crl.nextUpdate) : null, entries: crlEntryCount(c.crl), ignoredCandidates: c.ignored } : null;
+    c ? { source: c.source, issuer: issuerOf(c.crl), thisUpdate: isoOf(c.crl.thisUpdate), nextUpdate: c.crl.nextUpdate ? isoOf(c.crl.nextUpdate) : null, entries: crlEntryCount(c.crl), ignoredCandidates: c.ignored } : null;
   const platformClaims: Record<string, JsonValue> = {
     quote: { version: q.header.version, teeType: `0x${q.header.teeType.toString(16)}`, bodyType: q.body.kind, attKeyType: q.header.attKeyType, qeVendorId: toHex(q.header.qeVendorId), userData: toHex(q.header.userData), trailingBytes: q.trailingBytes },
     body: bodyClaims(body),
     qe: { mrEnclave: toHex(qr.mrEnclave), mrSigner: toHex(qr.mrSigner), isvProdId: qr.isvProdId, isvSvn: qr.isvSvn, attributes: toHex(qr.attributes), miscSelect: qr.miscSelect, authDataSize: qe.qeAuthData.length },
     pck: { ca: caKind, fmspc: pck.fmspc, pceId: pck.pceId, pceSvn: pck.pceSvn, cpuSvn: pck.cpuSvn, cpuSvnComponents: pck.cpuSvnComponents, sgxType: pck.sgxType, ppid: pck.ppid, ...(pck.platformInstanceId ? { platformInstanceId: pck.platformInstanceId } : {}), ...(pck.configuration ? { configuration: pck.configuration } : {}) },
     collateral: {
-      tcbInfo: await signerDesc(tcb, { id: tcb.parsed.id, version: tcb.parsed.version, fmspc: tcb.parsed.fmspc, issueDate: iso(tcb.parsed.issueDate), nextUpdate: iso(tcb.parsed.nextUpdate), tcbEvaluationDataNumber: tcb.parsed.tcbEvaluationDataNumber, expired: !!tcb.expired }),
-      qeIdentity: await signerDesc(qeIdent, { id: qi.id, version: qi.version, issueDate: iso(qi.issueDate), nextUpdate: iso(qi.nextUpdate), tcbEvaluationDataNumber: qi.tcbEvaluationDataNumber, expired: !!qeIdent.expired }),
+      tcbInfo: await signerDesc(tcb, { id: tcb.parsed.id, version: tcb.parsed.version, fmspc: tcb.parsed.fmspc, issueDate: isoOf(tcb.parsed.issueDate), nextUpdate: isoOf(tcb.parsed.nextUpdate), tcbEvaluationDataNumber: tcb.parsed.tcbEvaluationDataNumber, expired: !!tcb.expired }),
+      qeIdentity: await signerDesc(qeIdent, { id: qi.id, version: qi.version, issueDate: isoOf(qi.issueDate), nextUpdate: isoOf(qi.nextUpdate), tcbEvaluationDataNumber: qi.tcbEvaluationDataNumber, expired: !!qeIdent.expired }),
       rootCaCrl: crlDesc(rootCrl),
       pckCrl: crlDesc(pckCrl),
     },
