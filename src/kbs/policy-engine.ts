@@ -12,6 +12,7 @@ import type { Store } from '../store/index.ts';
 import type { Verified } from '../verify/index.ts';
 import type { KbsConfig } from './config.ts';
 import type { AppraisalOutcome, AttestationEngine, EarStatus, TokenFacts } from './engine.ts';
+import { teePubKeySpki, withNodeSign } from './node-crypto.ts';
 
 interface TrustedIssuer {
   issuer: string;
@@ -51,7 +52,11 @@ export async function createPolicyEngine(store: Store, config: KbsConfig, fetchI
   // briefly; an unknown kid forces a refresh so a peer replica's new key is picked up at once.
   let signerCache: { at: number; s: Awaited<ReturnType<KeyRing['signer']>> } | null = null;
   const signer = async (now: Date) => {
-    if (!signerCache || now.getTime() - signerCache.at > 60_000 || now.getTime() < signerCache.at) signerCache = { at: now.getTime(), s: await ring.signer(now) };
+    if (!signerCache || now.getTime() - signerCache.at > 60_000 || now.getTime() < signerCache.at) {
+      const s = await ring.signer(now);
+      const stored = await store.signingKeys.get(s.kid);
+      signerCache = { at: now.getTime(), s: withNodeSign(s, stored?.privateJwk) };
+    }
     return signerCache.s;
   };
   let jwksCache: { at: number; jwks: { keys: JWK[] } } | null = null;
@@ -118,11 +123,13 @@ export async function createPolicyEngine(store: Store, config: KbsConfig, fetchI
       };
     },
     async issueToken(input): Promise<{ token: string; jti: string; expiresAt: Date }> {
+      const spki = teePubKeySpki(input.teePubkey);
       const token = await issueEar(
         {
           appraisal: input.outcome.result as AppraisalResult,
           runtimeData: { nonce: input.nonce },
           teePubKey: input.teePubkey as unknown as JWK,
+          ...(spki ? { teePubKeySpki: spki } : {}),
           platformClaims: input.verified.claims as unknown as Record<string, JsonValue>,
         },
         { signer: await signer(input.now), now: input.now, ttlSeconds: input.ttlSeconds, issuer: config.token.issuer, nonce: input.nonce },

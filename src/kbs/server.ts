@@ -15,9 +15,6 @@ import { AttestError, ErrorCode, fromBase64, isAttestError, utf8, type Fetcher, 
 import { getPlatform, verifyEvidence } from '../platform/index.ts';
 import {
   AttestationSchema,
-  computeDeviceReportData,
-  computeReportData,
-  encryptResponse,
   isHashAlgorithm,
   KBS_PROTOCOL_VERSION,
   KBS_SESSION_COOKIE,
@@ -36,6 +33,7 @@ import { AdminAuthenticator, loadAdminKeys } from './admin-auth.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import type { KbsConfig } from './config.ts';
 import type { AttestationEngine, EarStatus } from './engine.ts';
+import { deviceReportDataSync, encryptResponseNode, reportDataSync } from './node-crypto.ts';
 import { createMetrics, type KbsMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { fromAttestError, HttpProblem, policyDenied, problems } from './problems.ts';
@@ -334,7 +332,7 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
       return refuse(e as HttpProblem, platform);
     }
     const evidenceDigest = createHash('sha256').update(bytes).digest('hex');
-    const expected = await computeReportData(teePubkey, session.nonce, att['tee-evidence'].additional_evidence, hash);
+    const expected = reportDataSync(teePubkey, session.nonce, att['tee-evidence'].additional_evidence, hash);
     const ctx: VerifyContext = {
       now: now(),
       collateral,
@@ -368,7 +366,7 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
           throw problems.badRequest('tee-evidence.additional_evidence is not a JSON object string');
         }
         if (!map || typeof map !== 'object' || Array.isArray(map)) throw problems.badRequest('tee-evidence.additional_evidence must be a JSON object (tee → evidence)');
-        const deviceRd = await computeDeviceReportData(teePubkey, session.nonce, hash);
+        const deviceRd = deviceReportDataSync(teePubkey, session.nonce, hash);
         for (const [tee, ev] of Object.entries(map as Record<string, unknown>)) {
           const dp = platformOfTee(tee);
           if (!dp) throw problems.unsupportedTee(`additional evidence for TEE "${tee}" cannot be verified by this KBS`);
@@ -478,7 +476,7 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
       await audit({ kind: 'refusal', at: now(), platform: who.platform, resource: path, verdict: 'not-found', tokenId: who.tokenId, client: req.ip, ruleResults: decision.rules as unknown as JsonValue });
       throw problems.notFound(`resource ${path} does not exist`);
     }
-    const jwe = await encryptResponse(res.value, who.teePubkey);
+    const jwe = encryptResponseNode(res.value, who.teePubkey);
     metrics.releases.inc({ repository: req.params.repository });
     await audit({ kind: 'release', at: now(), platform: who.platform, resource: path, verdict: 'released', tokenId: who.tokenId, client: req.ip, ruleResults: decision.rules as unknown as JsonValue, detail: { via: who.via, version: res.version, size: res.size } });
     return jwe;

@@ -36,6 +36,11 @@ export interface EarSigner {
   kid: string;
   alg: EarAlgorithm;
   key: CryptoKey;
+  /**
+   * Optional faster signature over the JWS signing input with the same key (e.g. node:crypto on
+   * a server); must produce the JWS form (r||s for ECDSA). Default: WebCrypto with `key`.
+   */
+  sign?: (input: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 }
 
 /** Something that hands out the current signing key (a KeyRing, or a fixed key). */
@@ -53,6 +58,11 @@ export interface EarSubmodInput {
   teePubKey?: JWK;
   /** Extra annotated claims (platform-specific, JSON-safe). */
   platformClaims?: Record<string, JsonValue>;
+  /**
+   * base64url SPKI of teePubKey when the caller already computed it (e.g. with node:crypto);
+   * otherwise it is derived here with WebCrypto. Must be the SPKI of teePubKey.
+   */
+  teePubKeySpki?: string;
 }
 
 export interface IssueEarOptions {
@@ -130,7 +140,7 @@ export async function buildEarClaims(submods: Record<string, EarSubmodInput>, op
       },
     };
     if (s.teePubKey) {
-      const akpub = await spkiOf(s.teePubKey);
+      const akpub = s.teePubKeySpki ?? (await spkiOf(s.teePubKey));
       if (akpub) sub[n.keyAttestation] = { akpub };
     }
     subs[name] = sub;
@@ -171,7 +181,8 @@ async function signCompactJws(header: Record<string, string>, payload: Record<st
   const curve = (key.algorithm as EcKeyAlgorithm).namedCurve;
   const fits = signer.alg === 'EdDSA' ? key.algorithm.name === 'Ed25519' : key.algorithm.name === 'ECDSA' && curve === (signer.alg === 'ES256' ? 'P-256' : 'P-384');
   if (!alg || !fits || key.type !== 'private') throw new TokenInvalid('key', `a ${key.algorithm.name}${curve ? ` ${curve}` : ''} ${key.type} key cannot sign ${signer.alg}`);
-  const sig = new Uint8Array(await globalThis.crypto.subtle.sign(alg, key, utf8(input) as Uint8Array<ArrayBuffer>));
+  const data = utf8(input) as Uint8Array<ArrayBuffer>;
+  const sig = signer.sign ? await signer.sign(data) : new Uint8Array(await globalThis.crypto.subtle.sign(alg, key, data));
   return `${input}.${toBase64Url(sig)}`;
 }
 
