@@ -113,3 +113,37 @@ test('property: random input and random single-byte edits never crash the parser
     { numRuns: 300 },
   );
 });
+
+test('the parsed quote owns one copy: fields are views into raw, independent of the input buffer', { skip }, () => {
+  const input = corpusFile('tdx/go-tdx-guest/quote_v5_sample.dat').slice();
+  const q = parseQuote(input);
+  const before = encodeQuote(q);
+  const signedBefore = q.signed.slice();
+  const body = q.body;
+  assert.ok(body.kind !== 'sgx');
+  for (const v of [q.signed, q.header.userData, body.mrTd, body.reportData, q.signature.isvSignature, q.signature.qe.qeReport.raw, q.signature.qe.qeAuthData]) {
+    assert.equal(v.buffer, q.raw.buffer, 'a view into the private copy');
+  }
+  assert.notEqual(q.raw.buffer, input.buffer);
+  input.fill(0xa5); // the caller reuses its buffer
+  assert.ok(bytesEqual(encodeQuote(q), before));
+  assert.ok(bytesEqual(q.signed, signedBefore));
+});
+
+test('property: a single-byte edit is parsed as if the edited bytes had been copied (same verdict, same fields)', { skip }, () => {
+  const base = corpusFile('tdx/dcap-qvl/tdx_quote');
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 700 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 64 }), (i, v, pad) => {
+      const b = new Uint8Array(base.length + pad);
+      b.set(base);
+      b[i] = v;
+      const c = code(() => parseQuote(b));
+      if (c !== 'ok') return;
+      const q = parseQuote(b);
+      assert.ok(bytesEqual(encodeQuote(q), q.raw));
+      assert.ok(bytesEqual(q.raw, b.subarray(0, q.raw.length)));
+      assert.equal(q.trailingBytes, b.length - q.raw.length);
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -109,9 +109,12 @@ export interface DcapQuote {
   signature: QuoteSignatureData;
   /** The PCK chain PEM text as carried in the quote (NUL padding stripped). */
   pckChainPem: string;
-  /** Bytes [0, signedLength): what the attestation key signs. */
+  /** Bytes [0, signedLength): what the attestation key signs (a view into `raw`). */
   signed: Uint8Array;
-  /** The quote up to its declared end (header, body, signature length and signature data). */
+  /**
+   * The quote up to its declared end (header, body, signature length and signature data): a
+   * private copy of the input; every other byte field is a read-only view into it.
+   */
   raw: Uint8Array;
   /** Number of bytes after the declared end (ignored; usually zero padding). */
   trailingBytes: number;
@@ -121,25 +124,26 @@ export interface DcapQuote {
 
 function readEnclaveReport(r: ByteReader, field: string): EnclaveReport {
   const start = r.offset;
-  const raw = r.at(start, ENCLAVE_REPORT_SIZE, field);
+  const raw = r.bytesView(ENCLAVE_REPORT_SIZE, field);
+  r.seek(start);
   const rep: EnclaveReport = {
     kind: 'sgx',
-    cpuSvn: r.take(16, `${field}.CPUSVN`),
+    cpuSvn: r.bytesView(16, `${field}.CPUSVN`),
     miscSelect: r.u32le(`${field}.MISCSELECT`),
-    reserved1: r.take(12, `${field}.RESERVED1`),
-    isvExtProdId: r.take(16, `${field}.ISVEXTPRODID`),
-    attributes: r.take(16, `${field}.ATTRIBUTES`),
-    mrEnclave: r.take(32, `${field}.MRENCLAVE`),
-    reserved2: r.take(32, `${field}.RESERVED2`),
-    mrSigner: r.take(32, `${field}.MRSIGNER`),
-    reserved3: r.take(32, `${field}.RESERVED3`),
-    configId: r.take(64, `${field}.CONFIGID`),
+    reserved1: r.bytesView(12, `${field}.RESERVED1`),
+    isvExtProdId: r.bytesView(16, `${field}.ISVEXTPRODID`),
+    attributes: r.bytesView(16, `${field}.ATTRIBUTES`),
+    mrEnclave: r.bytesView(32, `${field}.MRENCLAVE`),
+    reserved2: r.bytesView(32, `${field}.RESERVED2`),
+    mrSigner: r.bytesView(32, `${field}.MRSIGNER`),
+    reserved3: r.bytesView(32, `${field}.RESERVED3`),
+    configId: r.bytesView(64, `${field}.CONFIGID`),
     isvProdId: r.u16le(`${field}.ISVPRODID`),
     isvSvn: r.u16le(`${field}.ISVSVN`),
     configSvn: r.u16le(`${field}.CONFIGSVN`),
-    reserved4: r.take(42, `${field}.RESERVED4`),
-    isvFamilyId: r.take(16, `${field}.ISVFAMILYID`),
-    reportData: r.take(64, `${field}.REPORTDATA`),
+    reserved4: r.bytesView(42, `${field}.RESERVED4`),
+    isvFamilyId: r.bytesView(16, `${field}.ISVFAMILYID`),
+    reportData: r.bytesView(64, `${field}.REPORTDATA`),
     raw,
   };
   return rep;
@@ -153,26 +157,28 @@ function writeEnclaveReport(w: ByteWriter, rep: EnclaveReport): void {
 
 function readTdReport(r: ByteReader, kind: 'td10' | 'td15'): TdReport {
   const size = kind === 'td15' ? TD15_REPORT_SIZE : TD10_REPORT_SIZE;
-  const raw = r.at(r.offset, size, 'TD_REPORT');
+  const start = r.offset;
+  const raw = r.bytesView(size, 'TD_REPORT');
+  r.seek(start);
   const rep: TdReport = {
     kind,
-    teeTcbSvn: r.take(16, 'TEE_TCB_SVN'),
-    mrSeam: r.take(48, 'MRSEAM'),
-    mrSignerSeam: r.take(48, 'MRSIGNERSEAM'),
-    seamAttributes: r.take(8, 'SEAMATTRIBUTES'),
-    tdAttributes: r.take(8, 'TDATTRIBUTES'),
-    xfam: r.take(8, 'XFAM'),
-    mrTd: r.take(48, 'MRTD'),
-    mrConfigId: r.take(48, 'MRCONFIGID'),
-    mrOwner: r.take(48, 'MROWNER'),
-    mrOwnerConfig: r.take(48, 'MROWNERCONFIG'),
-    rtmr: [r.take(48, 'RTMR0'), r.take(48, 'RTMR1'), r.take(48, 'RTMR2'), r.take(48, 'RTMR3')],
-    reportData: r.take(64, 'REPORTDATA'),
+    teeTcbSvn: r.bytesView(16, 'TEE_TCB_SVN'),
+    mrSeam: r.bytesView(48, 'MRSEAM'),
+    mrSignerSeam: r.bytesView(48, 'MRSIGNERSEAM'),
+    seamAttributes: r.bytesView(8, 'SEAMATTRIBUTES'),
+    tdAttributes: r.bytesView(8, 'TDATTRIBUTES'),
+    xfam: r.bytesView(8, 'XFAM'),
+    mrTd: r.bytesView(48, 'MRTD'),
+    mrConfigId: r.bytesView(48, 'MRCONFIGID'),
+    mrOwner: r.bytesView(48, 'MROWNER'),
+    mrOwnerConfig: r.bytesView(48, 'MROWNERCONFIG'),
+    rtmr: [r.bytesView(48, 'RTMR0'), r.bytesView(48, 'RTMR1'), r.bytesView(48, 'RTMR2'), r.bytesView(48, 'RTMR3')],
+    reportData: r.bytesView(64, 'REPORTDATA'),
     raw,
   };
   if (kind === 'td15') {
-    rep.teeTcbSvn2 = r.take(16, 'TEE_TCB_SVN2');
-    rep.mrServiceTd = r.take(48, 'MRSERVICETD');
+    rep.teeTcbSvn2 = r.bytesView(16, 'TEE_TCB_SVN2');
+    rep.mrServiceTd = r.bytesView(48, 'MRSERVICETD');
   }
   return rep;
 }
@@ -192,10 +198,10 @@ function bodySize(kind: 'sgx' | 'td10' | 'td15'): number {
 /** Reads the QE report certification data (the content of cert type 6, or the v3 tail). */
 function readQeData(r: ByteReader, end: number, field: string): QeCertificationData {
   const qeReport = readEnclaveReport(r, 'QE_REPORT');
-  const qeReportSignature = r.take(ECDSA_SIG_SIZE, 'QE_REPORT_SIGNATURE');
+  const qeReportSignature = r.bytesView(ECDSA_SIG_SIZE, 'QE_REPORT_SIGNATURE');
   const authLen = r.u16le('QE_AUTH_DATA_SIZE');
   if (r.offset + authLen > end) throw new EvidenceMalformed(TEE, 'QE_AUTH_DATA_SIZE', r.offset - 2, `${authLen} bytes overrun the ${field} (ends at 0x${end.toString(16)})`);
-  const qeAuthData = r.take(authLen, 'QE_AUTH_DATA');
+  const qeAuthData = r.bytesView(authLen, 'QE_AUTH_DATA');
   const certTypeOff = r.offset;
   const certType = r.u16le('CERT_DATA_TYPE');
   if (certType !== CERT_TYPE_PCK_CHAIN) {
@@ -205,7 +211,7 @@ function readQeData(r: ByteReader, end: number, field: string): QeCertificationD
   if (r.offset + certSize !== end) {
     throw new EvidenceMalformed(TEE, 'CERT_DATA_SIZE', certTypeOff + 2, `certification data of ${certSize} bytes ends at 0x${(r.offset + certSize).toString(16)}, but the ${field} ends at 0x${end.toString(16)}`);
   }
-  const certData = r.take(certSize, 'CERT_DATA');
+  const certData = r.bytesView(certSize, 'CERT_DATA');
   return { qeReport, qeReportSignature, qeAuthData, certType, certData };
 }
 
@@ -232,7 +238,50 @@ export function looksLikeDcapQuote(bytes: Uint8Array): { version: number; teeTyp
   return { version: v, teeType: t };
 }
 
+/**
+ * The declared end of a well-formed quote (header, body of the size its type implies, signature
+ * data length), or undefined when the header or lengths are not consistent with the input.
+ */
+function declaredEnd(bytes: Uint8Array): number | undefined {
+  if (bytes.length < HEADER_SIZE + BODY_DESCRIPTOR_SIZE) return undefined;
+  const version = bytes[0]! | (bytes[1]! << 8);
+  const teeType = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
+  let bodyStart = HEADER_SIZE;
+  let kind: 'sgx' | 'td10' | 'td15';
+  if (version === 5) {
+    const bodyType = bytes[HEADER_SIZE]! | (bytes[HEADER_SIZE + 1]! << 8);
+    if (bodyType === BODY_TYPE_SGX) kind = 'sgx';
+    else if (bodyType === BODY_TYPE_TD10) kind = 'td10';
+    else if (bodyType === BODY_TYPE_TD15) kind = 'td15';
+    else return undefined;
+    bodyStart += BODY_DESCRIPTOR_SIZE;
+  } else if (version === 3 || version === 4) {
+    kind = teeType === TEE_TYPE_TDX ? 'td10' : 'sgx';
+  } else return undefined;
+  const lenOff = bodyStart + bodySize(kind);
+  if (lenOff + 4 > bytes.length) return undefined;
+  const sigLen = (bytes[lenOff]! | (bytes[lenOff + 1]! << 8) | (bytes[lenOff + 2]! << 16) | (bytes[lenOff + 3]! << 24)) >>> 0;
+  const end = lenOff + 4 + sigLen;
+  return end <= bytes.length ? end : undefined;
+}
+
+/**
+ * Parses a quote. The result owns one private copy of the quote up to its declared end (`raw`);
+ * every byte field (header, body, signature data, `signed`) is a read-only view into that copy,
+ * so the caller may reuse its input buffer and nothing is copied field by field.
+ */
 export function parseQuote(bytes: Uint8Array): DcapQuote {
+  // A malformed input is parsed in place, which throws the precise error; else the copy is parsed.
+  const end = declaredEnd(bytes) ?? parseIn(bytes).raw.length;
+  const raw = bytes.slice(0, end);
+  const q = parseIn(raw);
+  const trailing = bytes.subarray(end);
+  q.trailingBytes = trailing.length;
+  q.trailingZero = isAllZero(trailing);
+  return q;
+}
+
+function parseIn(bytes: Uint8Array): DcapQuote {
   let r = new ByteReader(bytes, TEE);
   const version = r.u16le('VERSION');
   if (!SUPPORTED_QUOTE_VERSIONS.includes(version)) throw new UnsupportedVersion(TEE, 'quote version', version, SUPPORTED_QUOTE_VERSIONS);
@@ -248,8 +297,8 @@ export function parseQuote(bytes: Uint8Array): DcapQuote {
     teeType,
     qeSvn: r.u16le('QE_SVN'),
     pceSvn: r.u16le('PCE_SVN'),
-    qeVendorId: r.take(16, 'QE_VENDOR_ID'),
-    userData: r.take(20, 'USER_DATA'),
+    qeVendorId: r.bytesView(16, 'QE_VENDOR_ID'),
+    userData: r.bytesView(20, 'USER_DATA'),
   };
 
   let kind: 'sgx' | 'td10' | 'td15';
@@ -275,8 +324,8 @@ export function parseQuote(bytes: Uint8Array): DcapQuote {
   if (end > bytes.length) throw new EvidenceMalformed(TEE, 'SIGNATURE_DATA_LEN', sigLenOff, `declares ${sigLen} bytes but only ${bytes.length - sigStart} follow`);
   // From here on nothing may be read past the declared end.
   r = new ByteReader(bytes.subarray(0, end), TEE).seek(sigStart);
-  const isvSignature = r.take(ECDSA_SIG_SIZE, 'QUOTE_SIGNATURE');
-  const attestationKey = r.take(ECDSA_KEY_SIZE, 'ATTESTATION_KEY');
+  const isvSignature = r.bytesView(ECDSA_SIG_SIZE, 'QUOTE_SIGNATURE');
+  const attestationKey = r.bytesView(ECDSA_KEY_SIZE, 'ATTESTATION_KEY');
   let qe: QeCertificationData;
   let outerCertType: number;
   if (version === 3) {
@@ -302,8 +351,8 @@ export function parseQuote(bytes: Uint8Array): DcapQuote {
     body,
     signature: { isvSignature, attestationKey, outerCertType, qe },
     pckChainPem,
-    signed: bytes.slice(0, signedLength),
-    raw: bytes.slice(0, end),
+    signed: bytes.subarray(0, signedLength),
+    raw: bytes.subarray(0, end),
     trailingBytes: trailing.length,
     trailingZero: isAllZero(trailing),
   };

@@ -86,7 +86,21 @@ const caKindMemo = new WeakMap<X509Certificate, 'platform' | 'processor'>();
 const DEFAULT_PINS = rootFingerprints(INTEL_ROOT_FINGERPRINTS, undefined, INTEL_TRUST_FAMILY);
 const gatherMemo = new WeakMap<CollateralSet, IntelCollateral>();
 
+/**
+ * The last PCK chains looked up: most quotes come from a few platforms, and comparing the PEM text
+ * with a recent one is cheaper than hashing a fresh multi-KB string for the map.
+ */
+const recentChains: { pem: string; chain: X509Certificate[] }[] = [];
+
 function parsePckChain(pem: string): X509Certificate[] {
+  for (const c of recentChains) if (c.pem === pem) return c.chain;
+  const chain = parsePckChainMemo(pem);
+  if (recentChains.length >= 4) recentChains.pop();
+  recentChains.unshift({ pem, chain });
+  return chain;
+}
+
+function parsePckChainMemo(pem: string): X509Certificate[] {
   let chain = chainMemo.get(pem);
   if (!chain) {
     try {
