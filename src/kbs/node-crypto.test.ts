@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { compactVerify, decodeProtectedHeader, exportJWK, flattenedDecrypt, generateKeyPair, importJWK } from 'jose';
 import { computeDeviceReportData, computeReportData, decryptResponse, encryptResponse, generateTeeKeyPair, HASH_ALGORITHMS, TEE_KEY_KINDS, type TeePubKey } from '../protocol/index.ts';
-import { deviceReportDataSync, encryptResponseNode, reportDataSync, teePubKeySpki, withNodeSign } from './node-crypto.ts';
+import { deviceReportDataSync, encryptResponseNode, jwtPayload, reportDataSync, teePubKeySpki, withNodeSign } from './node-crypto.ts';
 
 test('node:crypto JWE: jose decrypts it for every key type, same header shape as the jose encryption, tampering fails', async () => {
   for (const kind of TEE_KEY_KINDS) {
@@ -100,4 +100,10 @@ test('node:crypto EAR signing verifies with jose for every EAR algorithm', async
     await assert.rejects(compactVerify(`${new TextDecoder().decode(input)}.${bad.toString('base64url')}`, publicKey));
     }
   }
+});
+
+test('jwtPayload reads a compact JWT payload and refuses anything else', () => {
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  assert.deepEqual(jwtPayload(`${enc({ alg: 'ES256' })}.${enc({ jti: 'a', exp: 5 })}.sig`), { jti: 'a', exp: 5 });
+  for (const bad of ['', 'a.b', `x.${enc([1])}.s`, `x.${enc('s')}.s`, 'x..s', `x.${Buffer.from('{').toString('base64url')}.s`]) assert.throws(() => jwtPayload(bad), Error, bad);
 });

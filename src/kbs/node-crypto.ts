@@ -8,7 +8,7 @@
  * The protected header is byte-for-byte what jose writes: {"alg","enc","epk":{x,crv,kty,y}}.
  * Tests decrypt every key type with jose's flattenedDecrypt.
  */
-import { constants, createCipheriv, createECDH, createHash, createPrivateKey, createPublicKey, KeyObject, publicEncrypt, randomBytes, sign as nodeSign, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { constants, createCipheriv, createECDH, ECDH, createHash, createPrivateKey, createPublicKey, KeyObject, publicEncrypt, randomBytes, sign as nodeSign, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { ProtocolError } from '../core/index.ts';
 import type { EarSigner } from '../policy/index.ts';
 import { canonicalJson, CONTENT_ENCRYPTION, keyManagementAlg, runtimeDataDocument, type HashAlgorithm, type KbsResponse, type TeePubKey } from '../protocol/index.ts';
@@ -107,14 +107,47 @@ export function encryptResponseNode(payload: Uint8Array, teePubkey: TeePubKey): 
   return { protected: protectedB64, encrypted_key: b64u(encryptedKey), iv: b64u(iv), ciphertext: b64u(ct), tag: b64u(gcm.getAuthTag()) };
 }
 
-/** base64url SPKI of a tee-pubkey (the EAR key attestation's akpub), or undefined if unusable. */
+/** DER SPKI header of an uncompressed EC point per curve (taken from a generated key once). */
+const SPKI_PREFIX = new Map<string, Buffer>();
+function spkiPrefix(crv: keyof typeof CURVES): Buffer {
+  let p = SPKI_PREFIX.get(crv);
+  if (!p) {
+    const der = createECDH(CURVES[crv].name);
+    der.generateKeys();
+    const spki = createPublicKey({ key: { kty: 'EC', crv, x: b64u(der.getPublicKey().subarray(1, 1 + CURVES[crv].size)), y: b64u(der.getPublicKey().subarray(1 + CURVES[crv].size)) }, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+    p = Buffer.from(spki.subarray(0, spki.length - (1 + 2 * CURVES[crv].size)));
+    SPKI_PREFIX.set(crv, p);
+  }
+  return p;
+}
+
+/**
+ * base64url SPKI of a tee-pubkey (the EAR key attestation's akpub), or undefined if unusable.
+ * EC points are checked to be on the curve (ECDH.convertKey decodes them) and framed with the
+ * curve's fixed SPKI header: a fifth of the cost of a JWK import and SPKI export.
+ */
 export function teePubKeySpki(k: TeePubKey): string | undefined {
   try {
-    const jwk = k.kty === 'RSA' ? { kty: 'RSA', n: k.n, e: k.e } : { kty: 'EC', crv: k.crv, x: k.x, y: k.y };
-    return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' }).toString('base64url');
+    if (k.kty === 'RSA') return createPublicKey({ key: { kty: 'RSA', n: k.n, e: k.e }, format: 'jwk' }).export({ type: 'spki', format: 'der' }).toString('base64url');
+    const curve = CURVES[k.crv];
+    const x = Buffer.from(k.x, 'base64url');
+    const y = Buffer.from(k.y, 'base64url');
+    if (!curve || x.length !== curve.size || y.length !== curve.size) return undefined;
+    const point = Buffer.concat([Buffer.from([4]), x, y]);
+    ECDH.convertKey(point, curve.name, undefined, undefined, 'compressed');
+    return Buffer.concat([spkiPrefix(k.crv), point]).toString('base64url');
   } catch {
     return undefined;
   }
+}
+
+/** The payload of a JWT this KBS issued (no signature check: callers hold it from a trusted place). */
+export function jwtPayload(token: string): Record<string, unknown> {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[1]) throw new ProtocolError('not a compact JWT');
+  const v = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as unknown;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ProtocolError('JWT payload is not a JSON object');
+  return v as Record<string, unknown>;
 }
 
 const SIGN_HASH: Record<EarSigner['alg'], string | null> = { ES256: 'sha256', ES384: 'sha384', EdDSA: null };

@@ -12,7 +12,7 @@ import type { Store } from '../store/index.ts';
 import type { Verified } from '../verify/index.ts';
 import type { KbsConfig } from './config.ts';
 import type { AppraisalOutcome, AttestationEngine, EarStatus, TokenFacts } from './engine.ts';
-import { teePubKeySpki, withNodeSign } from './node-crypto.ts';
+import { jwtPayload, teePubKeySpki, withNodeSign } from './node-crypto.ts';
 
 interface TrustedIssuer {
   issuer: string;
@@ -134,8 +134,8 @@ export async function createPolicyEngine(store: Store, config: KbsConfig, fetchI
         },
         { signer: await signer(input.now), now: input.now, ttlSeconds: input.ttlSeconds, issuer: config.token.issuer, nonce: input.nonce },
       );
-      const p = decodeJwt(token);
-      return { token, jti: String(p.jti ?? ''), expiresAt: new Date((p.exp ?? 0) * 1000) };
+      const p = jwtPayload(token);
+      return { token, jti: String(p.jti ?? ''), expiresAt: new Date((typeof p.exp === 'number' ? p.exp : 0) * 1000) };
     },
     async verifyToken(token: string, now: Date): Promise<TokenFacts> {
       let iss: string | undefined;

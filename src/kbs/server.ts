@@ -8,7 +8,6 @@ import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { decodeJwt } from 'jose';
 import { pino } from 'pino';
 import { classifyCollateral, emptyCollateral, type CollateralItem, type CollateralSet } from '../collateral/index.ts';
 import { AttestError, ErrorCode, fromBase64, isAttestError, utf8, type Fetcher, type PlatformId } from '../core/index.ts';
@@ -33,7 +32,7 @@ import { AdminAuthenticator, loadAdminKeys } from './admin-auth.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import type { KbsConfig } from './config.ts';
 import type { AttestationEngine, EarStatus } from './engine.ts';
-import { deviceReportDataSync, encryptResponseNode, reportDataSync } from './node-crypto.ts';
+import { deviceReportDataSync, encryptResponseNode, jwtPayload, reportDataSync } from './node-crypto.ts';
 import { createMetrics, type KbsMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { fromAttestError, HttpProblem, policyDenied, problems } from './problems.ts';
@@ -158,6 +157,8 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
   const { config, store, engine } = opts;
   const now = opts.now ?? (() => new Date());
   const metrics = createMetrics();
+  const reqIdPrefix = nodeRandomBytes(4).toString('hex');
+  let reqIdCounter = 0;
   const tlsOpts = config.tls ? { https: { cert: await readFile(config.tls.cert), key: await readFile(config.tls.key), ...(config.tls.ca ? { ca: await readFile(config.tls.ca) } : {}) } } : {};
   // Logs go to stderr: stdout belongs to the CLI (the dev admin token is printed there once).
   const loggerOpt = opts.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' }, stream: opts.logStream ?? pino.destination({ fd: 2, sync: false }) };
@@ -165,7 +166,8 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
     ...(typeof loggerOpt === 'object' && loggerOpt !== null && 'info' in loggerOpt ? { loggerInstance: loggerOpt as never } : { logger: loggerOpt as never }),
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
-    genReqId: () => nodeRandomBytes(8).toString('hex'),
+    // Unique per process and cheap: a random per-process prefix and a counter.
+    genReqId: () => `${reqIdPrefix}${(++reqIdCounter).toString(36)}`,
     ...tlsOpts,
   }) as unknown as FastifyInstance;
   const admin = new AdminAuthenticator(await loadAdminKeys(config.admin.keys), { ...(config.admin.audience ? { audience: config.admin.audience } : {}), ...(config.admin.issuer ? { issuer: config.admin.issuer } : {}) });
@@ -437,7 +439,7 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
     // exposed to CEL without re-verifying the signature (the expiry is checked above).
     let ear: Record<string, unknown>;
     try {
-      ear = decodeJwt(s.attestation.token) as Record<string, unknown>;
+      ear = jwtPayload(s.attestation.token);
     } catch {
       ear = {};
     }
