@@ -4,7 +4,14 @@
  * (when TEATASTER_TEST_PG_URL is set) PostgreSQL; p50/p99 handshake latency at N concurrent
  * clients, next to the raw crypto floor of one handshake measured in the same run.
  *
- *   node bench/kbs.ts [--seconds 10] [--concurrency 64] [--db sqlite|postgres|both]
+ *   node bench/kbs.ts [--seconds 10] [--concurrency 64] [--db sqlite|postgres|both] [--rate R]
+ *                     [--fetch node-http|undici]
+ *
+ * Closed loop by default (N clients, each starting its next handshake when the last one ends, so
+ * p50 ≈ N / throughput by Little's law); --rate R runs an open loop instead (a handshake due every
+ * 1/R s, at most N in flight, latency counted from when it was due). Every handshake uses a fresh
+ * ephemeral key, fresh evidence signed by the sim attester and a fresh session; the server's and
+ * the load generator's CPU per handshake are printed separately (they share the machine).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -22,7 +29,7 @@ import { encryptResponse, generateTeeKeyPair, KbsClient, decryptResponse } from 
 import { openStore } from '../src/store/index.ts';
 import { simKeyThumbprint } from '../src/verify/sim/index.ts';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '64' }, db: { type: 'string', default: 'both' }, fetch: { type: 'string', default: 'node-http' }, serve: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '64' }, db: { type: 'string', default: 'both' }, fetch: { type: 'string', default: 'node-http' }, rate: { type: 'string' }, serve: { type: 'string' } } });
 
 let serverCpu: { ms: number; n: number } | null = null;
 
@@ -188,7 +195,7 @@ async function runBench(): Promise<void> {
       for (let i = 0; i < 20; i++) await client().getResource('bench/key/one');
       const lat: number[] = [];
       let errors = 0;
-      const end = performance.now() + seconds * 1000;
+      const end = performance.now() + 100 + seconds * 1000;
       const worker = async () => {
         while (performance.now() < end) {
           const t0 = performance.now();
@@ -202,14 +209,46 @@ async function runBench(): Promise<void> {
       };
       child.kill('SIGUSR2');
       await new Promise((r) => setTimeout(r, 100));
+      const mode = args.rate ? `open loop at ${args.rate}/s, ≤ ${conc} in flight` : `${conc} clients`;
+      // Open loop (--rate R): handshake i is due at t0 + i/R with at most `conc` in flight, and its
+      // latency counts from when it was due, so queueing behind a slow server is not hidden.
+      const openLoop = async (rate: number) => {
+        let inFlight = 0;
+        let wake: (() => void) | null = null;
+        const pending = new Set<Promise<void>>();
+        for (let i = 0; ; i++) {
+          const due = t0 + (i * 1000) / rate;
+          if (due >= end) break;
+          const wait = due - performance.now();
+          if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+          while (inFlight >= conc) await new Promise<void>((r) => (wake = r));
+          inFlight++;
+          const p = client()
+            .getResource('bench/key/one')
+            .then(
+              () => void lat.push(performance.now() - due),
+              () => void errors++,
+            )
+            .finally(() => {
+              inFlight--;
+              pending.delete(p);
+              const w = wake;
+              wake = null;
+              w?.();
+            });
+          pending.add(p);
+        }
+        await Promise.all(pending);
+      };
       const t0 = performance.now();
       const c0 = process.cpuUsage();
-      await Promise.all(Array.from({ length: conc }, worker));
+      if (args.rate) await openLoop(Number(args.rate));
+      else await Promise.all(Array.from({ length: conc }, worker));
       const el = (performance.now() - t0) / 1000;
       const cu = process.cpuUsage(c0);
       lat.sort((a, b) => a - b);
       console.log(
-        `${t.name.padEnd(8)} ${conc} clients, ${el.toFixed(1)} s: ${(lat.length / el).toFixed(0)} handshakes/s (auth+attest+resource), p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${errors}`,
+        `${t.name.padEnd(8)} ${mode}, ${el.toFixed(1)} s: ${(lat.length / el).toFixed(0)} handshakes/s (auth+attest+resource), p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, errors ${errors}`,
       );
       console.log(`${t.name.padEnd(8)} client CPU ${((cu.user + cu.system) / 1000 / Math.max(1, lat.length)).toFixed(2)} ms per handshake (load generator: key generation, evidence signing, HTTP, JWE decryption)`);
     } finally {
