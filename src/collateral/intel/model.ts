@@ -131,7 +131,31 @@ class Reader {
   }
 }
 
+/** Level lists built (and deep-frozen) by this parser: their order can be memoised by identity. */
+const sealedLevels = new WeakSet<readonly unknown[]>();
+
+function deepFreeze(v: unknown): void {
+  if (typeof v !== 'object' || v === null || Object.isFrozen(v) || ArrayBuffer.isView(v)) return;
+  for (const x of Object.values(v)) deepFreeze(x);
+  Object.freeze(v);
+}
+
+function seal<T>(levels: T[]): T[] {
+  deepFreeze(levels);
+  sealedLevels.add(levels);
+  return levels;
+}
+
+/** True for a TCB level list produced by parseTcbInfo / parseQeIdentity: deep-frozen, so it cannot change. */
+export function isSealedLevelList(levels: readonly unknown[]): boolean {
+  return sealedLevels.has(levels);
+}
+
 function isvLevels(r: Reader, v: unknown, path: string): QeIdentity['tcbLevels'] {
+  return seal(isvLevelList(r, v, path));
+}
+
+function isvLevelList(r: Reader, v: unknown, path: string): QeIdentity['tcbLevels'] {
   return r.arr(v, path).map((l, i) => {
     const o = r.obj(l, `${path}[${i}]`);
     const tcb = r.obj(o.tcb, `${path}[${i}].tcb`);
@@ -207,6 +231,7 @@ export function parseTcbInfo(value: unknown, what = 'TCB Info'): TcbInfo {
     return level;
   });
   if (info.tcbLevels.length === 0) r.fail('no tcbLevels');
+  seal(info.tcbLevels);
   return info;
 }
 

@@ -4,7 +4,7 @@
  * convergeTcbStatus; PCS TCB Info v3 documentation). Pure functions over parsed collateral.
  */
 import { TcbUnacceptable, bytesEqual, toHex } from '../../core/index.ts';
-import type { IntelTcbStatus, QeIdentity, TcbInfo, TcbLevel } from '../../collateral/intel/index.ts';
+import { isSealedLevelList, type IntelTcbStatus, type QeIdentity, type TcbInfo, type TcbLevel } from '../../collateral/intel/index.ts';
 
 export const STATUS_SEVERITY: readonly IntelTcbStatus[] = ['UpToDate', 'SWHardeningNeeded', 'ConfigurationNeeded', 'ConfigurationAndSWHardeningNeeded', 'OutOfDate', 'OutOfDateConfigurationNeeded', 'Revoked'];
 
@@ -23,6 +23,25 @@ export interface PlatformTcbInput {
   /** TDX only: TEE_TCB_SVN of the TD report (16 bytes). */
   teeTcbSvn?: Uint8Array;
 }
+
+const sortedMemo = new WeakMap<readonly unknown[], readonly { l: unknown; index: number }[]>();
+
+/**
+ * The levels with their original indexes, sorted by `cmp`. The order of a parsed (deep-frozen)
+ * level list cannot change, so it is computed once per list; any other list is sorted every time.
+ */
+function sortedLevels<T>(levels: readonly T[], cmp: (a: T, b: T) => number): readonly { l: T; index: number }[] {
+  const sealed = isSealedLevelList(levels);
+  if (sealed) {
+    const hit = sortedMemo.get(levels);
+    if (hit) return hit as readonly { l: T; index: number }[];
+  }
+  const sorted = levels.map((l, index) => ({ l, index })).sort((a, b) => cmp(a.l, b.l));
+  if (sealed) sortedMemo.set(levels, sorted);
+  return sorted;
+}
+
+const byIsvSvnDesc = (a: { isvSvn: number }, b: { isvSvn: number }): number => b.isvSvn - a.isvSvn;
 
 function cmpLevelsDesc(a: TcbLevel, b: TcbLevel): number {
   for (let i = 0; i < 16; i++) {
@@ -51,7 +70,7 @@ export function matchPlatformTcb(info: TcbInfo, input: PlatformTcbInput): LevelM
   if (isTdx && (!input.teeTcbSvn || input.teeTcbSvn.length !== 16)) throw new TcbUnacceptable('NoMatchingLevel', 'TDX TCB evaluation needs the 16-byte TEE_TCB_SVN');
   // Order defensively: PCS serves levels sorted, but a re-ordered (still signed) list must not
   // make a lower level win.
-  const levels = info.tcbLevels.map((l, index) => ({ l, index })).sort((a, b) => cmpLevelsDesc(a.l, b.l));
+  const levels = sortedLevels(info.tcbLevels, cmpLevelsDesc);
   for (const { l, index } of levels) {
     if (l.sgxComponents.length !== 16) throw new TcbUnacceptable('NoMatchingLevel', `TCB level ${index} has ${l.sgxComponents.length} SGX components, expected 16`);
     let ok = l.pceSvn <= input.pceSvn;
@@ -91,7 +110,7 @@ export function matchTdxModule(info: TcbInfo, teeTcbSvn: Uint8Array, mrSignerSea
     if (!m) throw new TcbUnacceptable('NoMatchingLevel', `TDX module identity ${id} is not in the TCB Info (known: ${ids.map((x) => x.id).join(', ')})`);
     if (!bytesEqual(m.mrSigner, mrSignerSeam)) throw new TcbUnacceptable('TdxModuleMismatch', `MRSIGNERSEAM ${toHex(mrSignerSeam)} does not match ${id} mrsigner ${toHex(m.mrSigner)}`);
     if (!maskedEqual(seamAttributes, m.attributes, m.attributesMask)) throw new TcbUnacceptable('TdxModuleMismatch', `SEAMATTRIBUTES ${toHex(seamAttributes)} do not match ${id} attributes ${toHex(m.attributes)} under mask ${toHex(m.attributesMask)}`);
-    const sorted = m.tcbLevels.map((l, index) => ({ l, index })).sort((a, b) => b.l.isvSvn - a.l.isvSvn);
+    const sorted = sortedLevels(m.tcbLevels, byIsvSvnDesc);
     const hit = sorted.find(({ l }) => l.isvSvn <= teeTcbSvn[0]!);
     if (!hit) throw new TcbUnacceptable('NoMatchingLevel', `TDX module ${id} SVN ${teeTcbSvn[0]} is below every published module TCB level`);
     return { identity: id, status: hit.l.tcbStatus, tcbDate: hit.l.tcbDate, advisoryIds: hit.l.advisoryIds, index: hit.index };
@@ -106,7 +125,7 @@ export function matchTdxModule(info: TcbInfo, teeTcbSvn: Uint8Array, mrSignerSea
 
 /** QE TCB status: the first (highest) level whose isvsvn ≤ the QE report's ISVSVN. */
 export function matchQeTcb(identity: QeIdentity, isvSvn: number): LevelMatch {
-  const sorted = identity.tcbLevels.map((l, index) => ({ l, index })).sort((a, b) => b.l.isvSvn - a.l.isvSvn);
+  const sorted = sortedLevels(identity.tcbLevels, byIsvSvnDesc);
   const hit = sorted.find(({ l }) => l.isvSvn <= isvSvn);
   if (!hit) throw new TcbUnacceptable('NoMatchingLevel', `${identity.id} ISVSVN ${isvSvn} is below every ${identity.id} Identity TCB level`);
   return { status: hit.l.tcbStatus, tcbDate: hit.l.tcbDate, advisoryIds: hit.l.advisoryIds, index: hit.index };

@@ -489,7 +489,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
     tcb: tcbClaims,
     reportData: toHex(body.reportData),
     signers,
-    verifiedAt: iso(now),
+    verifiedAt: isoOf(now),
     revocation,
     platformClaims,
   };
