@@ -479,8 +479,14 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
       throw problems.notFound(`resource ${path} does not exist`);
     }
     const jwe = encryptResponseNode(res.value, who.teePubkey);
+    // No release without its audit row: if the row cannot be written the secret is not sent.
+    try {
+      await store.audit.append({ kind: 'release', at: now(), platform: who.platform, resource: path, verdict: 'released', tokenId: who.tokenId, client: req.ip, ruleResults: decision.rules as unknown as JsonValue, detail: { via: who.via, version: res.version, size: res.size } });
+    } catch (err) {
+      app.log.error({ err: (err as Error).message, kind: 'release' }, 'audit append failed: resource withheld');
+      throw problems.internal();
+    }
     metrics.releases.inc({ repository: req.params.repository });
-    await audit({ kind: 'release', at: now(), platform: who.platform, resource: path, verdict: 'released', tokenId: who.tokenId, client: req.ip, ruleResults: decision.rules as unknown as JsonValue, detail: { via: who.via, version: res.version, size: res.size } });
     return jwe;
   });
 
