@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AttestError, ErrorCode } from '../../core/index.ts';
+import { AttestError, ErrorCode, type FetchResponseLike } from '../../core/index.ts';
 import { parseQuote } from '../../evidence/dcap/index.ts';
 import { tdxPlatform } from '../tdx/index.ts';
 import { NOW, collateralFor, fakeIntel, makeQuote } from './test-support/fake-intel.ts';
@@ -74,4 +74,40 @@ test('property: corruption anywhere in the declared quote is rejected; truncatio
     }),
     { numRuns: 100 },
   );
+});
+
+test('property: the quote signature decides first — a body edit is SignatureInvalid, whatever else it breaks', async () => {
+  // The body starts after the header and the v5 descriptor; edits there never change the parse, but
+  // can also set DEBUG, lower TEE_TCB_SVN or change MRSIGNERSEAM. The offline path checks the
+  // signature while the collateral is evaluated: it must still be the reported failure.
+  const bodyStart = 48 + 6;
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: bodyStart, max: signedLen - 1 }), fc.integer({ min: 1, max: 255 }), async (i, x) => {
+      const b = quote.slice();
+      b[i]! ^= x;
+      assert.equal(await outcome(b), ErrorCode.SignatureInvalid, `byte ${i}`);
+    }),
+    { numRuns: 120 },
+  );
+  // The debug bit with a report-data expectation that also fails: still the signature.
+  const debugged = quote.slice();
+  debugged[bodyStart + 120] = debugged[bodyStart + 120]! | 1;
+  await assert.rejects(tdxPlatform.verify(tdxPlatform.parse(debugged), { ...ctx, expected: { reportData: new Uint8Array(64).fill(7) } }), (e: unknown) => e instanceof AttestError && e.code === ErrorCode.SignatureInvalid);
+});
+
+test('a quote with a broken signature never makes a collateral request, even when a fetcher is configured', async () => {
+  const urls: string[] = [];
+  // PCS answers 404 (not retried): the control quote then fails on missing collateral, after asking.
+  const fetcher = async (url: string): Promise<FetchResponseLike> => {
+    urls.push(url);
+    return { status: 404, headers: { get: () => null }, arrayBuffer: async () => new ArrayBuffer(0) };
+  };
+  const b = quote.slice();
+  b[signedLen - 1]! ^= 1;
+  const set = { ...collateral, json: [], crls: [] }; // no TCB Info, QE Identity or CRLs supplied
+  await assert.rejects(tdxPlatform.verify(tdxPlatform.parse(b), { ...ctx, collateral: set, fetcher }), (e: unknown) => e instanceof AttestError && e.code === ErrorCode.SignatureInvalid);
+  assert.deepEqual(urls, []);
+  // The same quote unbroken does go to the network for the missing collateral.
+  await tdxPlatform.verify(tdxPlatform.parse(quote), { ...ctx, collateral: set, fetcher }).catch(() => undefined);
+  assert.ok(urls.length > 0, 'the control quote fetched nothing: the collateral was not missing');
 });

@@ -277,8 +277,52 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
     rememberQeLink(leaf, link);
   }
   // 3. Quote signature by the attestation key over header + (descriptor +) body.
-  if (!(await ecdsaP256Verify(link.key, q.signature.isvSignature, q.signed))) throw new SignatureInvalid('quote signature (by the attestation key)');
+  const signatureOk = ecdsaP256Verify(link.key, q.signature.isvSignature, q.signed);
+  const badSignature = (): SignatureInvalid => new SignatureInvalid('quote signature (by the attestation key)');
+  const stage: Stage = { q, ctx, platform, extras, now, opts, warnings, isTdx, chain, pins, leaf, pckCa, root, chainLinks, caKind, pck, qe };
+  if (fetchPolicy(ctx)?.fetcher) {
+    // Collateral may be fetched over the network: only for a quote whose signature verified.
+    if (!(await signatureOk)) throw badSignature();
+    return appraise(stage);
+  }
+  // Offline (supplied or cached collateral only): the signature check runs on WebCrypto while the
+  // rest is evaluated, and it still decides first — an invalid signature is reported as such
+  // whatever else fails, and nothing is returned before it verified.
+  let result: Verified | undefined;
+  let failure: { error: unknown } | undefined;
+  try {
+    result = await appraise(stage);
+  } catch (error) {
+    failure = { error };
+  }
+  if (!(await signatureOk)) throw badSignature();
+  if (failure) throw failure.error;
+  return result!;
+}
 
+interface Stage {
+  q: DcapQuote;
+  ctx: VerifyContext;
+  platform: DcapPlatform;
+  extras: DcapExtras;
+  now: Date;
+  opts: NonNullable<VerifyContext['options']>;
+  warnings: string[];
+  isTdx: boolean;
+  chain: X509Certificate[];
+  pins: { label: string; fingerprints: ReadonlySet<string> };
+  leaf: X509Certificate;
+  pckCa: X509Certificate;
+  root: X509Certificate;
+  chainLinks: ChainLink[];
+  caKind: 'platform' | 'processor';
+  pck: PckExtensions;
+  qe: QeCertificationData;
+}
+
+/** Steps 4–9, after the PCK chain and the QE link: debug, binding, CCEL, collateral, TCB, claims. */
+async function appraise(stage: Stage): Promise<Verified> {
+  const { q, ctx, platform, extras, now, opts, warnings, isTdx, chain, pins, leaf, pckCa, root, chainLinks, caKind, pck, qe } = stage;
   // 4. Debug TEEs.
   const body = q.body;
   const debug = body.kind === 'sgx' ? ((body.attributes[0] ?? 0) & SGX_DEBUG_BIT) !== 0 : ((body.tdAttributes[0] ?? 0) & TD_DEBUG_BIT) !== 0;
