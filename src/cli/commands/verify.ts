@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { classifyCollateral, emptyCollateral } from '../../collateral/index.ts';
 import { AttestError, fromHex, isAttestError, parseTime, type PlatformId } from '../../core/index.ts';
-import { detectPlatform, getPlatform } from '../../platform/index.ts';
+import { resolveEvidence } from '../../platform/index.ts';
 import { verifyTdxQuote } from '../../verify/tdx/index.ts';
 import type { Verified, VerifyContext } from '../../verify/index.ts';
 import { FsCollateralCache } from '../../store/fs-cache.ts';
@@ -122,10 +122,10 @@ export async function runVerify(file: string, opts: VerifyCliOptions): Promise<V
   const eventLog = opts.eventLog ? { name: opts.eventLog, bytes: await readInput(opts.eventLog, 'event log') } : undefined;
   let platformId: string | null = opts.platform ?? null;
   try {
-    const platform = opts.platform ? getPlatform(opts.platform as PlatformId) : detectPlatform(bytes);
+    const { platform, bytes: input } = resolveEvidence(bytes, opts.platform as PlatformId | undefined);
     platformId = platform.id;
     if (eventLog && platform.id !== 'tdx') throw new UsageError(`--event-log applies to TDX quotes (CCEL); ${platform.id} evidence carries its own event log, if any`);
-    const verified = eventLog ? await verifyTdxQuote(bytes, ctx, { eventLog }) : await platform.verify(platform.parse(bytes), ctx);
+    const verified = eventLog ? await verifyTdxQuote(input, ctx, { eventLog }) : await platform.verify(platform.parse(input), ctx);
     const warnings = [...ctx.collateral.problems.map((p) => `collateral: ${p}`), ...verified.warnings];
     return {
       verified: { ...verified, warnings },
