@@ -11,6 +11,7 @@ import {
   bytesEqual,
   CollateralExpired,
   CollateralInvalid,
+  RootNotTrusted,
   SignatureInvalid,
   assertPinnedRoot,
   checkValidity,
@@ -106,7 +107,10 @@ export async function verifyIssuedByMemo(child: X509Certificate, parent: X509Cer
 export async function verifyPinnedChain(chain: X509Certificate[], pins: PinnedRoots, now: Date, roles: string[]): Promise<ChainLink[]> {
   const root = chain[chain.length - 1]!;
   const fp = await fingerprintOf(root);
-  if (!pins.fingerprints.has(fp)) await assertPinnedRoot(root, pins); // throws RootNotTrusted
+  if (!pins.fingerprints.has(fp)) {
+    await assertPinnedRoot(root, pins); // throws RootNotTrusted with the details
+    throw new RootNotTrusted(fp, subjectOf(root), pins.label);
+  }
   // A pinned root is also checked to be self-signed.
   await verifyIssuedByMemo(root, root, 'root');
   for (let i = chain.length - 2; i >= 0; i--) await verifyIssuedByMemo(chain[i]!, chain[i + 1]!, roles[i] ?? `certificate ${i}`);
