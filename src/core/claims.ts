@@ -4,9 +4,9 @@
  * 64-bit integers are decimal strings, times are ISO-8601.
  */
 
-export type PlatformId = 'snp' | 'tdx' | 'sgx' | 'nitro' | 'tpm' | 'az-snp-vtpm' | 'az-tdx-vtpm' | 'sim';
+export type PlatformId = 'snp' | 'tdx' | 'sgx' | 'nitro' | 'tpm' | 'az-snp-vtpm' | 'az-tdx-vtpm' | 'sim' | 'nvidia';
 
-export const PLATFORM_IDS: readonly PlatformId[] = ['snp', 'tdx', 'sgx', 'nitro', 'tpm', 'az-snp-vtpm', 'az-tdx-vtpm', 'sim'];
+export const PLATFORM_IDS: readonly PlatformId[] = ['snp', 'tdx', 'sgx', 'nitro', 'tpm', 'az-snp-vtpm', 'az-tdx-vtpm', 'sim', 'nvidia'];
 
 /**
  * Intel's TCB statuses plus the ones other platforms need. SNP has no vendor-published status:

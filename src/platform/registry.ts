@@ -9,6 +9,7 @@ import { simPlatform } from '../verify/sim/index.ts';
 import { nitroPlatform } from '../verify/nitro/index.ts';
 import { snpPlatform } from '../verify/snp/index.ts';
 import { tpmPlatform } from '../verify/tpm/index.ts';
+import { nvidiaPlatform } from '../verify/nvidia/index.ts';
 import { azSnpVtpmPlatform, azTdxVtpmPlatform } from './azure/index.ts';
 
 export const platforms: readonly Platform[] = [
@@ -20,5 +21,6 @@ export const platforms: readonly Platform[] = [
   nitroPlatform as Platform,
   snpPlatform as Platform,
   tpmPlatform as Platform,
+  nvidiaPlatform as Platform,
   simPlatform as Platform,
 ];

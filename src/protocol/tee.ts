@@ -26,6 +26,7 @@ const PLATFORM_TO_WIRE: Readonly<Record<PlatformId, string>> = {
   sim: 'sample',
   tpm: 'tpm',
   nitro: 'nitro',
+  nvidia: 'nvidia',
 };
 
 /** The platform a wire TEE name denotes, or null when teataster has no verifier for it. */

@@ -1,0 +1,2 @@
+/** NVIDIA GPU endorsements: the pinned device-identity root. */
+export * from './roots.ts';
