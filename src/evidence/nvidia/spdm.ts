@@ -174,6 +174,12 @@ export function parseResponse(r: ByteReader, requestVersion: number): SpdmMeasur
 
 /** Parses a binary or hex-text report. Throws EvidenceMalformed / UnsupportedVersion. */
 export function parseNvidiaReport(input: Uint8Array): NvidiaReport {
+  let i = 0;
+  while (i < input.length && (input[i] === 0x20 || input[i] === 0x0a || input[i] === 0x0d || input[i] === 0x09)) i++;
+  if (input[i] === 0x7b) {
+    // NRAS results and other JSON GPU evidence wrappers: JWTs whose keys are not available offline.
+    throw new UnsupportedVersion(TEE, 'evidence format', 'JSON (e.g. an NRAS attestation result)', ['SPDM 1.1 GET_MEASUREMENTS request + MEASUREMENTS response, hex or binary']);
+  }
   const raw = nvidiaReportBytes(input);
   const req = new ByteReader(raw.subarray(0, Math.min(REQUEST_LEN, raw.length)), TEE);
   const request = parseRequest(req);
