@@ -80,6 +80,14 @@ test('nonce binding: the expected nonce must equal the request nonce (not the re
   assert.equal(v.claims.platformClaims.requestNonce, toHex(nonce));
 });
 
+test('requireCrl: revocation of the GPU chain cannot be checked, so the report is rejected', async () => {
+  const raw = await signedReport(pki);
+  assert.equal(await code(verifyNvidia(parseNvidiaReport(raw), ctxFor(pki, { options: { requireCrl: true } }))), ErrorCode.CollateralUnavailable);
+  const v = await verifyNvidia(parseNvidiaReport(raw), ctxFor(pki));
+  assert.equal(v.claims.revocation, 'absent');
+  assert.ok(v.warnings.some((w) => w.includes('OCSP')));
+});
+
 test('expired leaf and verification before the validity window: CertificateInvalid', async () => {
   const shortLived = await makeGpuPki({ leafNotAfter: new Date('2025-01-01T00:00:00Z') });
   const raw = await signedReport(shortLived);
