@@ -160,7 +160,7 @@ export function addVerifyOptions(cmd: Command): Command {
     .option('--pcs-url <url>', 'Intel PCS/PCCS base URL (default https://api.trustedservices.intel.com)')
     .option('--cache-dir <dir>', 'collateral cache directory (default ~/.cache/teataster/collateral)')
     .option('--no-cache', 'do not read or write the collateral cache')
-    .option('--trust-root <family:sha256>', 'trust an extra root by fingerprint (families: amd, intel, aws-nitro, tpm); repeatable', collect, [])
+    .option('--trust-root <family:sha256>', 'trust an extra root by fingerprint (families: amd, intel, aws-nitro, tpm, nvidia, sim); repeatable', collect, [])
     .option('--json', 'print one JSON object');
 }
 
