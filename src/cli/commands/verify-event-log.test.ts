@@ -1,23 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { runTeataster } from '../../../test/support/cli.ts';
 import { corpusAvailable, corpusPath, loadManifest } from '../../../test/support/corpus.ts';
 
-const run = promisify(execFile);
-const BIN = fileURLToPath(new URL('../../../bin/teataster.js', import.meta.url));
 const skip = !corpusAvailable() && 'corpus not available';
-
-async function teataster(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const teataster = async (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+  const r = await runTeataster(args);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
 
 test('verify --event-log replays a TDX CCEL against RTMR0..2 and rejects one that does not match', { skip }, async () => {
   const collateral = loadManifest().find((e) => e.id === 'tdx-automata-collateral-0625')!.files.flatMap((f) => ['--collateral', corpusPath(f)]);

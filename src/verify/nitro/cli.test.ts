@@ -4,32 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseCertificate, toHex } from '../../core/index.ts';
+import { runVerifyJson } from '../../../test/support/cli.ts';
 import { corpusAvailable, corpusFile, corpusPath } from '../../../test/support/corpus.ts';
 
 const skip = !corpusAvailable() && 'corpus not available';
-const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'teataster.js');
 
-interface Run {
-  status: number;
-  json: { verified: boolean; platform: string | null; tcb: unknown; claims: Record<string, unknown>; warnings: string[]; error: { code: string } | null };
-}
-
-function run(args: string[]): Promise<Run> {
-  return new Promise((res, rej) => {
-    execFile(process.execPath, [BIN, 'verify', ...args, '--json', '--offline', '--no-cache'], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const status = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      try {
-        res({ status, json: JSON.parse(stdout) as Run['json'] });
-      } catch {
-        rej(new Error(`exit ${status}, not JSON: ${stdout}\n${stderr}`));
-      }
-    });
-  });
-}
+const run = runVerifyJson;
 
 const GA = 'nitro/evervault/ga_valid_attestation_doc.cose';
 const GA_AT = '2023-09-18T15:16:05Z';

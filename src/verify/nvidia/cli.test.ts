@@ -4,38 +4,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { runVerifyJson } from '../../../test/support/cli.ts';
 import { corpusAvailable, corpusFile, corpusPath } from '../../../test/support/corpus.ts';
 import { parseNvidiaReport } from '../../evidence/nvidia/index.ts';
 
 const skip = !corpusAvailable() && 'corpus not available';
-const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'teataster.js');
 const REPORT = 'nvidia/hopper/hopperAttestationReport.hex.txt';
 const CHAIN = 'nvidia/hopper/hopper_cert_chain_case1_valid.pem';
 const AT = '2025-01-01T00:00:00Z';
 const NONCE = '931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb';
 
-interface Run {
-  status: number;
-  json: { verified: boolean; platform: string | null; tcb: unknown; claims: Record<string, unknown>; warnings: string[]; error: { code: string } | null };
-}
-
-function run(args: string[]): Promise<Run> {
-  return new Promise((res, rej) => {
-    execFile(process.execPath, [BIN, 'verify', ...args, '--json', '--offline', '--no-cache'], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const status = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      try {
-        res({ status, json: JSON.parse(stdout) as Run['json'] });
-      } catch {
-        rej(new Error(`exit ${status}, not JSON: ${stdout}\n${stderr}`));
-      }
-    });
-  });
-}
+const run = runVerifyJson;
 
 test('CLI: the real H100 report verifies with its chain (detected from hex; binary with --platform)', { skip }, async () => {
   const ok = await run([corpusPath(REPORT), '--collateral', corpusPath(CHAIN), '--at', AT, '--nonce', NONCE]);
