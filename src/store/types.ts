@@ -12,11 +12,13 @@
  * ERR_LIMIT_EXCEEDED (value too large), ERR_WORKLOAD_INVALID is never used here.
  */
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+import type { JsonValue } from '../core/index.ts';
+import type { NewReferenceValue, ReferenceValue } from '../policy/refs.ts';
+import type { Jwk, StoredKey } from '../policy/keyring.ts';
+
+export type { JsonValue, Jwk };
 export type JsonObject = { [key: string]: JsonValue };
 
-/** A JWK as JSON (public or private). Kept structural so `jose`'s JWK type fits. */
-export type Jwk = { kty: string; [key: string]: unknown };
 
 /** pino-compatible subset. */
 export interface StoreLogger {
@@ -188,25 +190,10 @@ export interface AttestationPolicyRepository {
 // ---------------------------------------------------------------------------------------------
 // reference values (issue 5), with provenance
 
-export type ReferenceValueKind = 'digest' | 'svn' | 'string' | 'list' | 'number' | 'boolean' | 'json';
-
-export interface ReferenceValueRecord {
-  name: string;
-  kind: ReferenceValueKind;
-  value: JsonValue;
-  /** Where it came from: a URL, a file name, 'manual', a build id… */
-  source: string;
-  addedBy: string;
-  addedAt: Date;
-  expiresAt: Date | null;
-  description: string | null;
-}
-
-export type NewReferenceValue = Omit<ReferenceValueRecord, 'addedAt' | 'expiresAt' | 'description'> & {
-  addedAt?: Date;
-  expiresAt?: Date | null;
-  description?: string | null;
-};
+/** The record is the appraisal layer's ReferenceValue: one shape from the CLI through the store to policies. */
+export type { ReferenceValueKind } from '../policy/refs.ts';
+export type { NewReferenceValue };
+export type ReferenceValueRecord = ReferenceValue;
 
 export interface ReferenceValueRepository {
   /** Insert or replace (by name). */
@@ -220,15 +207,8 @@ export interface ReferenceValueRepository {
 // ---------------------------------------------------------------------------------------------
 // token signing keys (EAR), private half encrypted at rest
 
-export interface SigningKeyRecord {
-  kid: string;
-  alg: string;
-  publicJwk: Jwk;
-  privateJwk: Jwk;
-  createdAt: Date;
-  notAfter: Date | null;
-  retiredAt: Date | null;
-}
+/** The key ring's StoredKey (src/policy/keyring.ts), persisted with the private half encrypted. */
+export type SigningKeyRecord = StoredKey;
 
 export type NewSigningKey = Omit<SigningKeyRecord, 'retiredAt'> & { retiredAt?: Date | null };
 
