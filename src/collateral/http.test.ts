@@ -40,3 +40,27 @@ test('fetchCollateral retries, honours Retry-After, caches, and works offline fr
     server.close();
   }
 });
+
+test('fetchCollateral gives up on a server that never answers (per-attempt timeout), without hanging', async () => {
+  const server = createServer(() => {
+    /* accept the request and never respond */
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slow`;
+  try {
+    const t0 = Date.now();
+    await assert.rejects(
+      fetchCollateral('thing', url, { fetcher: (u, init) => fetch(u, init), now: new Date(), retries: 1, timeoutMs: 200, sleep: async () => {} }),
+      (e: unknown) => e instanceof AttestError && e.code === ErrorCode.CollateralUnavailable,
+    );
+    assert.ok(Date.now() - t0 < 5_000);
+    // a fetcher that ignores the abort signal is bounded too
+    await assert.rejects(
+      fetchCollateral('thing', url, { fetcher: () => new Promise(() => {}), now: new Date(), retries: 0, timeoutMs: 100 }),
+      (e: unknown) => e instanceof AttestError && e.code === ErrorCode.CollateralUnavailable,
+    );
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -16,6 +16,8 @@ export interface FetchPolicy {
   /** Upper bound for any single wait, including Retry-After. */
   maxWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Per-attempt time limit in ms (default 15 s): a server that never answers must not hang verification. */
+  timeoutMs?: number;
 }
 
 export interface Fetched {
@@ -23,6 +25,15 @@ export interface Fetched {
   headers: Record<string, string>;
   fromCache: boolean;
   url: string;
+}
+
+/** Races a promise against a timer (fetchers that ignore the abort signal still cannot hang us). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  const timer = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timer]).finally(() => clearTimeout(t));
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -61,7 +72,7 @@ export async function fetchCollateral(
   for (let attempt = 0; attempt <= retries; attempt++) {
     let wait = (policy.backoffMs ?? 250) * 2 ** attempt;
     try {
-      const res = await policy.fetcher(url);
+      const res = await withTimeout(policy.fetcher(url, { signal: AbortSignal.timeout(policy.timeoutMs ?? 15_000) }), policy.timeoutMs ?? 15_000);
       const status = res.status;
       if (status === 200) {
         const body = new Uint8Array(await res.arrayBuffer());
