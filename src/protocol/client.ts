@@ -42,6 +42,8 @@ export interface KbsClientOptions {
   /** Passport mode: skip the handshake and present this EAR token (requires `key`). */
   token?: string;
   key?: TeeKeyPair;
+  /** Time limit per request, including reading the body (default 30 s): an unresponsive KBS fails, it does not hang. */
+  timeoutMs?: number;
 }
 
 /** A KBS answered with an error: the problem document's code (or ERR_PROTOCOL) and its details. */
@@ -60,6 +62,7 @@ export class KbsRequestFailed extends AttestError {
 export class KbsClient {
   readonly url: string;
   #fetch: typeof fetch;
+  #timeoutMs: number;
   #source: EvidenceSource;
   #keyKind: TeeKeyKind;
   #initData: InitData | undefined;
@@ -70,6 +73,7 @@ export class KbsClient {
   constructor(opts: KbsClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
     this.#fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
     this.#source = opts.source;
     this.#keyKind = opts.keyKind ?? 'P-256';
     this.#initData = opts.initData;
@@ -90,7 +94,7 @@ export class KbsClient {
     if (this.#cookie) headers.cookie = this.#cookie;
     let res: Response;
     try {
-      res = await this.#fetch(`${this.url}${KBS_PREFIX}${path}`, { method: 'POST', headers, body: JSON.stringify(body), credentials: 'include' });
+      res = await this.#fetch(`${this.url}${KBS_PREFIX}${path}`, { method: 'POST', headers, body: JSON.stringify(body), credentials: 'include', signal: AbortSignal.timeout(this.#timeoutMs) });
     } catch (e) {
       throw new ProtocolError(`KBS ${step}: cannot reach ${this.url}: ${(e as Error).message}`, { step });
     }
@@ -163,7 +167,7 @@ export class KbsClient {
     } else headers.cookie = this.#cookie;
     let res: Response;
     try {
-      res = await this.#fetch(`${this.url}${KBS_PREFIX}/resource/${path}`, { method: 'GET', headers, credentials: 'include' });
+      res = await this.#fetch(`${this.url}${KBS_PREFIX}/resource/${path}`, { method: 'GET', headers, credentials: 'include', signal: AbortSignal.timeout(this.#timeoutMs) });
     } catch (e) {
       throw new ProtocolError(`KBS resource: cannot reach ${this.url}: ${(e as Error).message}`);
     }
