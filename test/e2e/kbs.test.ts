@@ -264,9 +264,14 @@ function suite(kind: 'sqlite' | 'postgres', makeDb: () => Promise<TestDb>): void
       assert.ok(!JSON.stringify(p).includes('prod-secret-value'));
       // no policy covers the path at all: closed by default
       await expectFailure(c.getResource('other/key/x'), 403, 'ERR_POLICY_DENIED');
-      // the denials reach the webhook, signed
-      await kbs.server.webhooks.deliverDue();
-      const denied = hooks.map((h) => ({ ...h, j: JSON.parse(h.body) as { event: string; payload: { resource: string } } })).filter((h) => h.j.event === 'resource.denied');
+      // the denials reach the webhook, signed. Delivery is asynchronous (outbox + background
+      // dispatcher, which may hold the item's lease), so wait for it, bounded.
+      const deniedHooks = () => hooks.map((h) => ({ ...h, j: JSON.parse(h.body) as { event: string; payload: { resource: string } } })).filter((h) => h.j.event === 'resource.denied');
+      for (let i = 0; i < 100 && !deniedHooks().some((h) => h.j.payload.resource === 'prod/key/db'); i++) {
+        await kbs.server.webhooks.deliverDue();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const denied = deniedHooks();
       assert.ok(denied.some((h) => h.j.payload.resource === 'prod/key/db'), JSON.stringify(hooks));
       const h = denied[0]!;
       const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(h.signature)!;
