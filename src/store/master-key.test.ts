@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { AttestError } from '../core/errors.ts';
 import { ensureMasterKeyFile, generateMasterKey, loadMasterKey, localKeyId, localMasterKey, masterKeyFromEnv, masterKeyFromFile, parseMasterKey } from './master-key.ts';
 import { Envelope, aadFor, gcmOpen, gcmSeal } from './envelope.ts';
+import { hasCode } from '../../test/support/errors.ts';
 
-const isCode = (code: string) => (e: unknown) => e instanceof AttestError && e.code === code;
 
 describe('master keys', () => {
   test('parse raw, base64, base64url and hex; reject other lengths', () => {
@@ -17,7 +17,7 @@ describe('master keys', () => {
     for (const form of [k, b.toString('base64'), `${b.toString('base64')}\n`, b.toString('base64url'), b.toString('hex'), new Uint8Array(Buffer.from(b.toString('base64')))]) {
       assert.deepEqual(parseMasterKey(form, 'test'), k);
     }
-    for (const bad of [new Uint8Array(31), Buffer.alloc(16).toString('base64'), 'zz'.repeat(32), '', '!!!']) assert.throws(() => parseMasterKey(bad, 'test'), isCode('ERR_CONFIG_INVALID'));
+    for (const bad of [new Uint8Array(31), Buffer.alloc(16).toString('base64'), 'zz'.repeat(32), '', '!!!']) assert.throws(() => parseMasterKey(bad, 'test'), hasCode('ERR_CONFIG_INVALID'));
   });
 
   test('env and files; loadMasterKey order; missing key is a config error', async () => {
@@ -36,8 +36,8 @@ describe('master keys', () => {
       assert.equal(warnings.length, 1, 'world-readable key file warns');
       assert.deepEqual(await loadMasterKey({ file: f, env }), other, 'file wins over env');
       assert.deepEqual(await loadMasterKey({ env }), k);
-      await assert.rejects(loadMasterKey({ env: {} }), isCode('ERR_CONFIG_INVALID'));
-      await assert.rejects(masterKeyFromFile(join(dir, 'absent')), isCode('ERR_CONFIG_INVALID'));
+      await assert.rejects(loadMasterKey({ env: {} }), hasCode('ERR_CONFIG_INVALID'));
+      await assert.rejects(masterKeyFromFile(join(dir, 'absent')), hasCode('ERR_CONFIG_INVALID'));
 
       // ensureMasterKeyFile: concurrent first use agrees on one key, file is 0600.
       const g = join(dir, 'sub', 'gen.key');
@@ -62,7 +62,7 @@ describe('master keys', () => {
     assert.deepEqual(await p.unwrap(w, aadFor('resource', 'a/b/c', 1)), dk);
     await assert.rejects(p.unwrap(w, aadFor('resource', 'a/b/c', 2)));
     await assert.rejects(localMasterKey(generateMasterKey()).unwrap(w, aadFor('resource', 'a/b/c', 1)));
-    assert.throws(() => localMasterKey(new Uint8Array(16)), isCode('ERR_CONFIG_INVALID'));
+    assert.throws(() => localMasterKey(new Uint8Array(16)), hasCode('ERR_CONFIG_INVALID'));
   });
 });
 
@@ -89,7 +89,7 @@ describe('envelope', () => {
     const cur = localMasterKey(generateMasterKey());
     const aad = aadFor('signing-key', 'kid');
     const s = await new Envelope(old).seal(new Uint8Array([1, 2, 3]), aad);
-    await assert.rejects(new Envelope(cur).open(s, aad, 'k'), isCode('ERR_CONFIG_INVALID'));
+    await assert.rejects(new Envelope(cur).open(s, aad, 'k'), hasCode('ERR_CONFIG_INVALID'));
     const both = new Envelope(cur, [old]);
     assert.deepEqual(await both.open(s, aad, 'k'), new Uint8Array([1, 2, 3]));
     const w = await both.rewrap(s.wrappedKey, s.keyId, aad, 'k');

@@ -14,6 +14,7 @@ import { finishActivation, makeCredential, startActivation, tpmPlatform } from '
 import type { VerifyContext } from '../../verify/types.ts';
 import { activateCredential, collectTpmEvidence, createTpmAttester, describeKeys, openTpm, TpmClient, type AkKind } from './index.ts';
 import { startSwtpm, type Swtpm } from './test-support/swtpm.ts';
+import { hasCode } from '../../../test/support/errors.ts';
 
 let tpm: Swtpm;
 let client: TpmClient;
@@ -31,7 +32,6 @@ after(async () => {
   await tpm?.stop();
 });
 
-const code = (c: string) => (e: unknown) => e instanceof AttestError && e.code === c;
 const trust = (o: object): CollateralItem => ({ name: 'tpm-trust.json', bytes: utf8(JSON.stringify({ format: 'teataster.tpm-trust/v1', ...o })) });
 const ctx = (extra: CollateralItem[] = [], over: Partial<VerifyContext> = {}): VerifyContext => ({ now: new Date(), collateral: classifyCollateral([...caItems, ...extra]), extraRoots: { tpm: [caRoot] }, ...over });
 const ALGS: [number, HashName][] = [[TPM_ALG.SHA1, 'SHA-1'], [TPM_ALG.SHA256, 'SHA-256'], [TPM_ALG.SHA384, 'SHA-384']];
@@ -54,9 +54,9 @@ test('swtpm: credential activation — verifier MakeCredential → TPM ActivateC
   assert.equal(record.akName, toHex(keys.akName));
   // A credential made for another Name fails the TPM's integrity check.
   const other = await makeCredential(parseTpmtPublic(keys.ekPublic), concatBytes(new Uint8Array([0, 0x0b]), new Uint8Array(32).fill(1)), utf8('secret'));
-  await assert.rejects(activateCredential(client, other), code('ERR_DEVICE'));
+  await assert.rejects(activateCredential(client, other), hasCode('ERR_DEVICE'));
   // Activation refuses an EK certificate that does not chain to a configured CA.
-  await assert.rejects(startActivation({ ekPublic: keys.ekPublic, ekCert: keys.ekCert!, akPublic: keys.akPublic }, ctx([], { extraRoots: {} })), code('ERR_ROOT_NOT_TRUSTED'));
+  await assert.rejects(startActivation({ ekPublic: keys.ekPublic, ekCert: keys.ekCert!, akPublic: keys.akPublic }, ctx([], { extraRoots: {} })), hasCode('ERR_ROOT_NOT_TRUSTED'));
 });
 
 test('swtpm: extend a PCR, quote a nonce → the verifier accepts (RSASSA, RSAPSS and ECDSA AKs)', async () => {
@@ -95,18 +95,18 @@ test('swtpm: rejects a wrong nonce, wrong PCR values and a foreign or untrusted 
     assert.equal(await attester.available(), true);
     const bundle = await attester.evidence(nonce);
     await tpmPlatform.verify(tpmPlatform.parse(bundle), ctx([pinned], { expected: { nonce } }));
-    await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(bundle), ctx([pinned], { expected: { nonce: crypto.getRandomValues(new Uint8Array(32)) } })), code('ERR_BINDING_MISMATCH'), 'wrong nonce');
+    await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(bundle), ctx([pinned], { expected: { nonce: crypto.getRandomValues(new Uint8Array(32)) } })), hasCode('ERR_BINDING_MISMATCH'), 'wrong nonce');
     const doc = JSON.parse(new TextDecoder().decode(bundle)) as { pcrs: Record<string, Record<string, string>>; akPublic: string };
     const wrongPcrs = structuredClone(doc);
     wrongPcrs.pcrs.sha256!['0'] = 'ff'.repeat(32);
-    await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(utf8(JSON.stringify(wrongPcrs))), ctx([pinned], { expected: { nonce } })), (e: unknown) => code('ERR_BINDING_MISMATCH')(e) && (e as AttestError).details.field === 'pcrDigest', 'wrong PCR values');
+    await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(utf8(JSON.stringify(wrongPcrs))), ctx([pinned], { expected: { nonce } })), (e: unknown) => hasCode('ERR_BINDING_MISMATCH')(e) && (e as AttestError).details.field === 'pcrDigest', 'wrong PCR values');
     // Foreign AK: another (trusted) TPM key's public area in place of the signer's.
     const c2 = await openTpm({ tcp: { port: tpm.port } });
     const foreign = await describeKeys(c2, 'rsapss');
     await c2.transport.close();
     const swapped = { ...doc, akPublic: Buffer.from(foreign.akPublic).toString('base64') };
-    await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(utf8(JSON.stringify(swapped))), ctx([trust({ akNames: [toHex(foreign.akName)] })], { expected: { nonce } })), code('ERR_SIGNATURE_INVALID'), 'foreign AK');
-    await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(bundle), ctx([], { expected: { nonce } })), code('ERR_ROOT_NOT_TRUSTED'), 'untrusted AK');
+    await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(utf8(JSON.stringify(swapped))), ctx([trust({ akNames: [toHex(foreign.akName)] })], { expected: { nonce } })), hasCode('ERR_SIGNATURE_INVALID'), 'foreign AK');
+    await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(bundle), ctx([], { expected: { nonce } })), hasCode('ERR_ROOT_NOT_TRUSTED'), 'untrusted AK');
   } finally {
     client = await openTpm({ tcp: { port: tpm.port } });
   }
@@ -132,5 +132,5 @@ test('swtpm: an event log extended into the TPM replays to the quoted PCRs; a fo
   assert.ok((v.claims.platformClaims.events as { type: string }[]).some((e) => e.type === 'EV_IPL'));
   const forged = events.map((e) => ({ ...e, data: e.pcrIndex === 9 ? utf8('/boot/evil\0') : e.data, digests: e.pcrIndex === 9 ? e.digests.map((d) => ({ ...d, digest: new Uint8Array(d.digest.length).fill(0x66) })) : e.digests }));
   const bad = utf8(JSON.stringify({ ...doc, eventLog: Buffer.from(encodeEventLog({ format: 'crypto-agile', events: forged })).toString('base64') }));
-  await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(bad), ctx([trust({ akNames: [toHex(keys.akName)] })], { expected: { nonce } })), code('ERR_BINDING_MISMATCH'));
+  await assert.rejects(tpmPlatform.verify(tpmPlatform.parse(bad), ctx([trust({ akNames: [toHex(keys.akName)] })], { expected: { nonce } })), hasCode('ERR_BINDING_MISMATCH'));
 });

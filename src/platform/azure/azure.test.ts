@@ -10,13 +10,9 @@ import { corpusAvailable, corpusFile, loadManifest } from '../../../test/support
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CORPUS_DIR } from '../../../test/support/corpus.ts';
+import { hasCode } from '../../../test/support/errors.ts';
 
 const skip = !corpusAvailable() && 'corpus not available';
-const code = (c: string) => (e: unknown) => {
-  if (!(e instanceof AttestError)) throw e;
-  assert.equal(e.code, c, e.message);
-  return true;
-};
 const NONCE = new TextEncoder().encode('challenge');
 
 function items(...rels: string[]): CollateralItem[] {
@@ -46,7 +42,7 @@ test('HCL report parsing: layout, runtime claims and AK', { skip }, () => {
   assert.equal(tdx.reportType, 'tdx');
   assert.equal(tdx.hwReport.length, 1024);
   // the derived 0x540 sample corrupts the runtime-claims JSON that holds HCLAkPub ("Failed to get AKpub")
-  assert.throws(() => parseHclReport(corpusFile('snp/derived-invalid/azure_hcl-report_0x540_zero.bin')), code(ErrorCode.EvidenceMalformed));
+  assert.throws(() => parseHclReport(corpusFile('snp/derived-invalid/azure_hcl-report_0x540_zero.bin')), hasCode(ErrorCode.EvidenceMalformed));
 });
 
 test('Azure SNP vTPM conformance over the corpus', { skip }, async () => {
@@ -83,16 +79,16 @@ test('Azure SNP vTPM conformance over the corpus', { skip }, async () => {
 test('Azure SNP vTPM rejects a wrong nonce, a foreign VCEK, a missing TPM quote and tampered PCRs', { skip }, async () => {
   const hclBin = corpusFile('snp/azure-snp-vtpm/hcl-report.bin');
   const at = '2024-01-01T00:00:00Z';
-  await assert.rejects(verifyEvidence(hclBin, ctx(at, items('snp/azure-snp-vtpm/vcek.pem', 'snp/azure-snp-vtpm/tpm-quote-v1.json', ...SNP_ROOTS), new TextEncoder().encode('other'))), code(ErrorCode.BindingMismatch));
-  await assert.rejects(verifyEvidence(hclBin, ctx(at, items('snp/azure-snp-vtpm/vcek.pem', ...SNP_ROOTS))), code(ErrorCode.CollateralUnavailable));
+  await assert.rejects(verifyEvidence(hclBin, ctx(at, items('snp/azure-snp-vtpm/vcek.pem', 'snp/azure-snp-vtpm/tpm-quote-v1.json', ...SNP_ROOTS), new TextEncoder().encode('other'))), hasCode(ErrorCode.BindingMismatch));
+  await assert.rejects(verifyEvidence(hclBin, ctx(at, items('snp/azure-snp-vtpm/vcek.pem', ...SNP_ROOTS))), hasCode(ErrorCode.CollateralUnavailable));
   // a quote from another VM (evidence-v1's) is signed by another AK
   const other = JSON.parse(new TextDecoder().decode(corpusFile('snp/azure-snp-vtpm/evidence-v1.json'))) as { tpm_quote: unknown };
   const otherQuote = { name: 'q.json', bytes: new TextEncoder().encode(JSON.stringify(other.tpm_quote)) };
-  await assert.rejects(verifyEvidence(hclBin, ctx(at, [...items('snp/azure-snp-vtpm/vcek.pem', ...SNP_ROOTS), otherQuote])), code(ErrorCode.SignatureInvalid));
+  await assert.rejects(verifyEvidence(hclBin, ctx(at, [...items('snp/azure-snp-vtpm/vcek.pem', ...SNP_ROOTS), otherQuote])), hasCode(ErrorCode.SignatureInvalid));
   const q = JSON.parse(new TextDecoder().decode(corpusFile('snp/azure-snp-vtpm/tpm-quote-v1.json'))) as { pcrs: string[] };
   q.pcrs[3] = '00'.repeat(32);
   const tampered = { name: 'q.json', bytes: new TextEncoder().encode(JSON.stringify(q)) };
-  await assert.rejects(verifyEvidence(hclBin, ctx(at, [...items('snp/azure-snp-vtpm/vcek.pem', ...SNP_ROOTS), tampered])), code(ErrorCode.BindingMismatch));
+  await assert.rejects(verifyEvidence(hclBin, ctx(at, [...items('snp/azure-snp-vtpm/vcek.pem', ...SNP_ROOTS), tampered])), hasCode(ErrorCode.BindingMismatch));
   // without a nonce the quote verifies but a loud warning says freshness was not checked
   const v = await verifyEvidence(hclBin, ctx(at, items('snp/azure-snp-vtpm/vcek.pem', 'snp/azure-snp-vtpm/tpm-quote-v1.json', ...SNP_ROOTS), null));
   assert.ok(v.warnings.some((w) => w.includes('freshness')));
@@ -106,8 +102,8 @@ test('Azure TDX vTPM: vTPM binding verifies; the TD quote TCB is not supported w
     assert.equal(detectPlatform(bytes).id as PlatformId, 'az-tdx-vtpm');
     // automata's 0625 collateral (same FMSPC 00806f050000) is current at 2025-06-05; its PCK CRL has
     // lapsed by the manifest's 2025-07-10, which must fail as stale collateral rather than pass.
-    await assert.rejects(verifyEvidence(bytes, ctx('2025-06-05T03:45:00Z', intel)), code(ErrorCode.TcbUnacceptable));
-    await assert.rejects(verifyEvidence(bytes, ctx(e.verify_at!, intel)), code(ErrorCode.CollateralExpired));
+    await assert.rejects(verifyEvidence(bytes, ctx('2025-06-05T03:45:00Z', intel)), hasCode(ErrorCode.TcbUnacceptable));
+    await assert.rejects(verifyEvidence(bytes, ctx(e.verify_at!, intel)), hasCode(ErrorCode.CollateralExpired));
   }
   // the binding half on its own: the TD quote's REPORT_DATA carries SHA-256 of the runtime claims
   const ev = parseAzureVtpmEvidence(corpusFile('tdx/azure-tdx-vtpm/evidence-v1.json'));
@@ -135,6 +131,6 @@ test('Azure evidence parsers never throw anything but AttestError', () => {
     { numRuns: 200 },
   );
   for (const text of ['{}', '{"version":2}', '{"hcl_report":"@@","tpm_quote":{}}', '{"report":[1,2,300],"quote":{}}', '[]']) {
-    assert.throws(() => parseAzureVtpmEvidence(new TextEncoder().encode(text)), code(ErrorCode.EvidenceMalformed));
+    assert.throws(() => parseAzureVtpmEvidence(new TextEncoder().encode(text)), hasCode(ErrorCode.EvidenceMalformed));
   }
 });

@@ -12,6 +12,7 @@ import { detectPlatform } from '../../platform/index.ts';
 import { corpusAvailable, corpusFile, corpusText, loadManifest, type ManifestEntry } from '../../../test/support/corpus.ts';
 import type { VerifyContext } from '../types.ts';
 import { verifyNitro } from './verify.ts';
+import { errorCode } from '../../../test/support/errors.ts';
 
 const skip = !corpusAvailable() && 'corpus not available';
 const nitro = skip ? [] : loadManifest().filter((e) => e.platform === 'nitro');
@@ -19,15 +20,7 @@ const docs = nitro.filter((e) => e.kind === 'evidence');
 
 const ctxAt = (at: string | Date, over: Partial<VerifyContext> = {}): VerifyContext => ({ now: new Date(at), collateral: emptyCollateral(), ...over });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    assert.ok(e instanceof AttestError, String(e));
-    return e.code;
-  }
-}
+const code = errorCode;
 
 const isDebugEntry = (e: ManifestEntry): boolean => {
   const f = e.expected.fields as Record<string, string>;

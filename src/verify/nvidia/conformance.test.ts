@@ -14,6 +14,7 @@ import { detectPlatform, resolveEvidence } from '../../platform/index.ts';
 import { corpusAvailable, corpusFile, corpusText, loadManifest } from '../../../test/support/corpus.ts';
 import type { VerifyContext } from '../types.ts';
 import { verifyNvidia } from './verify.ts';
+import { errorCode } from '../../../test/support/errors.ts';
 
 const skip = !corpusAvailable() && 'corpus not available';
 const nvidia = skip ? [] : loadManifest().filter((e) => e.platform === 'nvidia');
@@ -29,15 +30,7 @@ function ctx(chainPem: string, at: string, over: Partial<VerifyContext> = {}): V
   return { now: new Date(at), collateral, ...over };
 }
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    assert.ok(e instanceof AttestError, String(e));
-    return e.code;
-  }
-}
+const code = errorCode;
 
 test('the pinned root is the corpus NVIDIA Device Identity CA', { skip }, async () => {
   const e = byId('nvidia-root-device-identity');

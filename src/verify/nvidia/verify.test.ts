@@ -4,22 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AttestError, ErrorCode, randomBytes, toHex } from '../../core/index.ts';
+import { ErrorCode, randomBytes, toHex } from '../../core/index.ts';
 import { NVIDIA_DEVICE_IDENTITY_CA_SHA256 } from '../../collateral/nvidia/index.ts';
 import { OPAQUE, REQUEST_LEN, SIGNATURE_LEN, parseNvidiaReport } from '../../evidence/nvidia/index.ts';
 import { generateKeys } from '../../../test/support/pki.ts';
 import { chainOf, ctxFor, makeBlocks, makeGpuPki, makeOpaque, makeRequest, signedReport } from './test-support/synthetic.ts';
 import { verifyNvidia } from './verify.ts';
+import { errorCode } from '../../../test/support/errors.ts';
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    assert.ok(e instanceof AttestError, String(e));
-    return e.code;
-  }
-}
+const code = errorCode;
 
 const pki = await makeGpuPki();
 

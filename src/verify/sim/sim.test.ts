@@ -8,6 +8,7 @@ import { detectSim, encodeSimEvidence, parseSimEvidence } from '../../evidence/s
 import { getPlatform, verifyEvidence } from '../../platform/index.ts';
 import type { VerifyContext } from '../types.ts';
 import { SIM_INSECURE_WARNING, simKeyThumbprint, verifySim } from './index.ts';
+import { hasCode } from '../../../test/support/errors.ts';
 
 const keyPair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
 const attester = createSimAttester({ keyPair, instance: 'test-vm', svn: 3 });
@@ -15,7 +16,6 @@ const thumb = await simKeyThumbprint((await attester.key()).publicJwk);
 const rd = randomBytes(64);
 const good = await attester.evidence(rd);
 const ctx = (over: Partial<VerifyContext> = {}): VerifyContext => ({ now: new Date(), collateral: emptyCollateral(), extraRoots: { sim: [thumb] }, ...over });
-const code = (c: string) => (e: unknown) => isAttestError(e) && e.code === c;
 
 test('sim evidence verifies, is marked simulated, and carries the claims', async () => {
   assert.ok(detectSim(good));
@@ -35,12 +35,12 @@ test('sim evidence verifies, is marked simulated, and carries the claims', async
 test('an unpinned key is accepted with a loud warning; a different pin is RootNotTrusted', async () => {
   const v = await verifySim(parseSimEvidence(good), ctx({ extraRoots: {} }));
   assert.ok(v.warnings.some((w) => w.startsWith('UNPINNED sim key')));
-  await assert.rejects(verifySim(parseSimEvidence(good), ctx({ extraRoots: { sim: ['00'.repeat(32)] } })), code('ERR_ROOT_NOT_TRUSTED'));
+  await assert.rejects(verifySim(parseSimEvidence(good), ctx({ extraRoots: { sim: ['00'.repeat(32)] } })), hasCode('ERR_ROOT_NOT_TRUSTED'));
 });
 
 test('binding, debug and age are enforced', async () => {
   const other = randomBytes(64);
-  await assert.rejects(verifySim(parseSimEvidence(good), ctx({ expected: { reportData: other } })), code('ERR_BINDING_MISMATCH'));
+  await assert.rejects(verifySim(parseSimEvidence(good), ctx({ expected: { reportData: other } })), hasCode('ERR_BINDING_MISMATCH'));
   // a 48-byte digest is a prefix; the rest of REPORT_DATA must be zero
   const digest = randomBytes(48);
   const padded = new Uint8Array(64);
@@ -48,10 +48,10 @@ test('binding, debug and age are enforced', async () => {
   const ev = await attester.evidence(padded);
   await verifySim(parseSimEvidence(ev), ctx({ expected: { reportData: digest } }));
   const dbg = await createSimAttester({ keyPair, debug: true }).evidence(rd);
-  await assert.rejects(verifySim(parseSimEvidence(dbg), ctx()), code('ERR_DEBUG_NOT_ALLOWED'));
+  await assert.rejects(verifySim(parseSimEvidence(dbg), ctx()), hasCode('ERR_DEBUG_NOT_ALLOWED'));
   assert.equal((await verifySim(parseSimEvidence(dbg), ctx({ options: { allowDebug: true } }))).claims.debug, true);
   const old = await createSimAttester({ keyPair, now: () => new Date(Date.now() - 3600_000) }).evidence(rd);
-  await assert.rejects(verifySim(parseSimEvidence(old), ctx({ options: { maxAgeSeconds: 60 } })), code('ERR_EVIDENCE_EXPIRED'));
+  await assert.rejects(verifySim(parseSimEvidence(old), ctx({ options: { maxAgeSeconds: 60 } })), hasCode('ERR_EVIDENCE_EXPIRED'));
 });
 
 test('encode is the inverse of parse (byte-exact)', () => {
@@ -99,5 +99,5 @@ test('a signature by another key over the same body fails', async () => {
   const other = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
   const e = parseSimEvidence(good);
   const forged = await signSimEvidence(e.body, { keyPair: other, publicJwk: e.key });
-  await assert.rejects(verifySim(parseSimEvidence(forged), ctx()), code('ERR_SIGNATURE_INVALID'));
+  await assert.rejects(verifySim(parseSimEvidence(forged), ctx()), hasCode('ERR_SIGNATURE_INVALID'));
 });

@@ -21,8 +21,8 @@ import {
 } from '../../evidence/tpm/index.ts';
 import type { VerifyContext } from '../types.ts';
 import { aesCfb, finishActivation, kdfa, makeCredential, tpmPlatform, verifyQuote } from './index.ts';
+import { hasCode } from '../../../test/support/errors.ts';
 
-const code = (c: string) => (e: unknown) => e instanceof AttestError && e.code === c;
 const items = (files: string[]): CollateralItem[] => files.map((f) => ({ name: f, bytes: corpusFile(f) }));
 const rootsEntry = loadManifest().find((e) => e.id === 'tpm-gcp-roots')!;
 const evidenceEntries = loadManifest().filter((e) => e.platform === 'tpm' && e.kind === 'evidence');
@@ -72,27 +72,27 @@ const AT = '2025-01-01T00:00:00Z';
 
 test('corpus negatives: trust, time, nonce, PCR values and event log', async () => {
   const ev = () => tpmPlatform.parse(corpusFile(GCE));
-  await assert.rejects(tpmPlatform.verify(ev(), gceCtx(AT, {}, [])), code('ERR_ROOT_NOT_TRUSTED'), 'no roots supplied');
-  await assert.rejects(tpmPlatform.verify(ev(), gceCtx(AT, {}, ['tpm/roots/tpm_ek_intermediate_2.crt.der'])), code('ERR_ROOT_NOT_TRUSTED'), 'intermediate only');
-  await assert.rejects(tpmPlatform.verify(ev(), gceCtx('2060-01-01T00:00:00Z')), code('ERR_CERTIFICATE_INVALID'), 'AK cert expired');
-  await assert.rejects(tpmPlatform.verify(ev(), gceCtx(AT, { expected: { nonce: utf8('fresh') } })), code('ERR_BINDING_MISMATCH'), 'nonce');
+  await assert.rejects(tpmPlatform.verify(ev(), gceCtx(AT, {}, [])), hasCode('ERR_ROOT_NOT_TRUSTED'), 'no roots supplied');
+  await assert.rejects(tpmPlatform.verify(ev(), gceCtx(AT, {}, ['tpm/roots/tpm_ek_intermediate_2.crt.der'])), hasCode('ERR_ROOT_NOT_TRUSTED'), 'intermediate only');
+  await assert.rejects(tpmPlatform.verify(ev(), gceCtx('2060-01-01T00:00:00Z')), hasCode('ERR_CERTIFICATE_INVALID'), 'AK cert expired');
+  await assert.rejects(tpmPlatform.verify(ev(), gceCtx(AT, { expected: { nonce: utf8('fresh') } })), hasCode('ERR_BINDING_MISMATCH'), 'nonce');
   const e1 = ev();
   const v = e1.pcrs.get(TPM_ALG.SHA256)!.get(12)!;
   v[0] = v[0]! ^ 1;
-  await assert.rejects(tpmPlatform.verify(e1, gceCtx(AT)), (e: unknown) => code('ERR_BINDING_MISMATCH')(e) && (e as AttestError).details.field === 'pcrDigest', 'PCR value');
+  await assert.rejects(tpmPlatform.verify(e1, gceCtx(AT)), (e: unknown) => hasCode('ERR_BINDING_MISMATCH')(e) && (e as AttestError).details.field === 'pcrDigest', 'PCR value');
   const e2 = ev();
   e2.pcrs.get(TPM_ALG.SHA256)!.delete(3);
-  await assert.rejects(tpmPlatform.verify(e2, gceCtx(AT)), code('ERR_EVIDENCE_MALFORMED'), 'missing PCR');
+  await assert.rejects(tpmPlatform.verify(e2, gceCtx(AT)), hasCode('ERR_EVIDENCE_MALFORMED'), 'missing PCR');
   const e3 = ev();
   const log = parseEventLog(e3.eventLog!);
   const sep = log.events.find((x) => x.eventType === EV.SEPARATOR)!;
   sep.digests.find((d) => d.alg === TPM_ALG.SHA256)!.digest[0]! ^= 1;
   e3.eventLog = encodeEventLog(log);
-  await assert.rejects(tpmPlatform.verify(e3, gceCtx(AT)), (e: unknown) => code('ERR_BINDING_MISMATCH')(e) && String((e as AttestError).details.field).startsWith('eventLog.sha256'), 'event log');
+  await assert.rejects(tpmPlatform.verify(e3, gceCtx(AT)), (e: unknown) => hasCode('ERR_BINDING_MISMATCH')(e) && String((e as AttestError).details.field).startsWith('eventLog.sha256'), 'event log');
   const e4 = ev();
   const other = parseTpmtPublic(encodeTpmtPublic({ ...(e4.akPublic as Extract<typeof e4.akPublic, { type: 1 }>), unique: new Uint8Array(256).fill(7) }));
   e4.akPublic = other;
-  await assert.rejects(tpmPlatform.verify(e4, gceCtx(AT)), code('ERR_CERTIFICATE_INVALID'), 'AK public ≠ AK cert key');
+  await assert.rejects(tpmPlatform.verify(e4, gceCtx(AT)), hasCode('ERR_CERTIFICATE_INVALID'), 'AK public ≠ AK cert key');
 });
 
 test('property: any single-byte change in a signed TPMS_ATTEST is rejected', async () => {
@@ -179,36 +179,36 @@ test('synthetic: signature, AK and structure errors', async () => {
   const good = await quoteBytes(NONCE);
   const goodSig = await sign('rsassa', ak.keys.privateKey, good);
   await tpmPlatform.verify(await build(good, goodSig), ctx());
-  await assert.rejects(tpmPlatform.verify(await build(good, goodSig), ctx({})), code('ERR_ROOT_NOT_TRUSTED'), 'AK not pinned');
+  await assert.rejects(tpmPlatform.verify(await build(good, goodSig), ctx({})), hasCode('ERR_ROOT_NOT_TRUSTED'), 'AK not pinned');
   const foreign = await makeAk('rsassa');
-  await assert.rejects(tpmPlatform.verify(await build(good, await sign('rsassa', foreign.keys.privateKey, good)), ctx()), code('ERR_SIGNATURE_INVALID'), 'foreign signer');
+  await assert.rejects(tpmPlatform.verify(await build(good, await sign('rsassa', foreign.keys.privateKey, good)), ctx()), hasCode('ERR_SIGNATURE_INVALID'), 'foreign signer');
   const sha1Ak = await makeAk('ecdsa');
   const sha1Tmpl = { ...(sha1Ak.pub as Extract<typeof sha1Ak.pub, { type: 0x23 }>), ecc: { ...(sha1Ak.pub as Extract<typeof sha1Ak.pub, { type: 0x23 }>).ecc, scheme: { scheme: TPM_ALG.NULL } } };
   const sha1Pub = parseTpmtPublic(encodeTpmtPublic(sha1Tmpl));
-  await assert.rejects(tpmPlatform.verify(await build(good, await sign('ecdsa', sha1Ak.keys.privateKey, good, 'SHA-1'), sha1Pub.raw), ctx({ akNames: [toHex(await objectName(sha1Pub))] })), code('ERR_SIGNATURE_INVALID'), 'SHA-1 signature');
+  await assert.rejects(tpmPlatform.verify(await build(good, await sign('ecdsa', sha1Ak.keys.privateKey, good, 'SHA-1'), sha1Pub.raw), ctx({ akNames: [toHex(await objectName(sha1Pub))] })), hasCode('ERR_SIGNATURE_INVALID'), 'SHA-1 signature');
   const pssLabel = goodSig.slice();
   pssLabel[1] = TPM_ALG.RSAPSS; // an RSASSA AK cannot produce RSAPSS signatures
-  await assert.rejects(tpmPlatform.verify(await build(good, pssLabel), ctx()), code('ERR_SIGNATURE_INVALID'), 'scheme mismatch');
+  await assert.rejects(tpmPlatform.verify(await build(good, pssLabel), ctx()), hasCode('ERR_SIGNATURE_INVALID'), 'scheme mismatch');
   const unrestricted = await makeAk('rsassa', 0x00040072);
   const s2 = await sign('rsassa', unrestricted.keys.privateKey, good);
-  await assert.rejects(tpmPlatform.verify(await build(good, s2, unrestricted.pub.raw), ctx({ akNames: [unrestricted.name] })), code('ERR_SIGNATURE_INVALID'), 'unrestricted AK');
+  await assert.rejects(tpmPlatform.verify(await build(good, s2, unrestricted.pub.raw), ctx({ akNames: [unrestricted.name] })), hasCode('ERR_SIGNATURE_INVALID'), 'unrestricted AK');
   const badMagic = await quoteBytes(NONCE, { magic: 0xff544348 });
-  await assert.rejects(tpmPlatform.verify(await build(badMagic, await sign('rsassa', ak.keys.privateKey, badMagic)), ctx()), code('ERR_EVIDENCE_MALFORMED'), 'magic');
+  await assert.rejects(tpmPlatform.verify(await build(badMagic, await sign('rsassa', ak.keys.privateKey, badMagic)), ctx()), hasCode('ERR_EVIDENCE_MALFORMED'), 'magic');
   const certify = encodeTpmsAttest({ magic: 0xff544347, type: TPM_ST.ATTEST_CERTIFY, qualifiedSigner: new Uint8Array(2), extraData: NONCE, clockInfo: { clock: 0n, resetCount: 0, restartCount: 0, safe: true }, firmwareVersion: 0n, certify: { name: new Uint8Array(34), qualifiedName: new Uint8Array(34) } });
-  await assert.rejects(tpmPlatform.verify(await build(certify, await sign('rsassa', ak.keys.privateKey, certify)), ctx()), code('ERR_EVIDENCE_MALFORMED'), 'type');
-  await assert.rejects(tpmPlatform.verify(await build(good, goodSig, ak.pub.raw, { 0: PCRS[0], 7: new Uint8Array(32) }), ctx()), code('ERR_BINDING_MISMATCH'), 'PCR digest');
+  await assert.rejects(tpmPlatform.verify(await build(certify, await sign('rsassa', ak.keys.privateKey, certify)), ctx()), hasCode('ERR_EVIDENCE_MALFORMED'), 'type');
+  await assert.rejects(tpmPlatform.verify(await build(good, goodSig, ak.pub.raw, { 0: PCRS[0], 7: new Uint8Array(32) }), ctx()), hasCode('ERR_BINDING_MISMATCH'), 'PCR digest');
   const wrongNonce = await quoteBytes(utf8('stale'));
-  await assert.rejects(tpmPlatform.verify(await build(wrongNonce, await sign('rsassa', ak.keys.privateKey, wrongNonce)), ctx()), code('ERR_BINDING_MISMATCH'), 'nonce');
+  await assert.rejects(tpmPlatform.verify(await build(wrongNonce, await sign('rsassa', ak.keys.privateKey, wrongNonce)), ctx()), hasCode('ERR_BINDING_MISMATCH'), 'nonce');
   // expected.reportData: a shorter value is a prefix of extraData and the rest must be zero.
   const padded = await quoteBytes(concatBytes(NONCE, new Uint8Array(32)));
   const paddedEv = await build(padded, await sign('rsassa', ak.keys.privateKey, padded));
   await tpmPlatform.verify(paddedEv, { ...ctx(), expected: { reportData: NONCE } });
-  await assert.rejects(tpmPlatform.verify(paddedEv, { ...ctx(), expected: { reportData: utf8('other') } }), code('ERR_BINDING_MISMATCH'), 'reportData');
-  await assert.rejects(tpmPlatform.verify(paddedEv, { ...ctx(), expected: { nonce: NONCE } }), code('ERR_BINDING_MISMATCH'), 'nonce is exact');
+  await assert.rejects(tpmPlatform.verify(paddedEv, { ...ctx(), expected: { reportData: utf8('other') } }), hasCode('ERR_BINDING_MISMATCH'), 'reportData');
+  await assert.rejects(tpmPlatform.verify(paddedEv, { ...ctx(), expected: { nonce: NONCE } }), hasCode('ERR_BINDING_MISMATCH'), 'nonce is exact');
   // An event log whose banks no quote covers cannot vouch for anything.
   const sha1Log = encodeEventLog({ format: 'sha1', events: [{ seq: 0, offset: 0, pcrIndex: 0, eventType: EV.SEPARATOR, typeName: '', digests: [{ alg: TPM_ALG.SHA1, bank: 'sha1', digest: new Uint8Array(20) }], data: new Uint8Array(4) }] });
   const withLog = tpmPlatform.parse(encodeTpmBundle({ akPublic: ak.pub.raw, quotes: [{ attest: good, signature: goodSig }], pcrs: { sha256: PCRS }, eventLog: sha1Log }));
-  await assert.rejects(tpmPlatform.verify(withLog, ctx()), code('ERR_BINDING_MISMATCH'), 'log bank not quoted');
+  await assert.rejects(tpmPlatform.verify(withLog, ctx()), hasCode('ERR_BINDING_MISMATCH'), 'log bank not quoted');
 });
 
 test('synthetic: AK certificate chains to a configured CA; wrong key, unpinned root and activation records', async () => {
@@ -224,21 +224,21 @@ test('synthetic: AK certificate chains to a configured CA; wrong key, unpinned r
   const v = await tpmPlatform.verify(bundle(new Uint8Array(akCert.cert.rawData)), ctx([root.fingerprint]));
   assert.equal(v.claims.platformClaims.akTrust, 'certificate');
   assert.equal(v.chain.length, 3);
-  await assert.rejects(tpmPlatform.verify(bundle(new Uint8Array(akCert.cert.rawData)), ctx([])), code('ERR_ROOT_NOT_TRUSTED'));
-  await assert.rejects(tpmPlatform.verify(bundle(new Uint8Array(other.cert.rawData)), ctx([root.fingerprint])), code('ERR_CERTIFICATE_INVALID'));
+  await assert.rejects(tpmPlatform.verify(bundle(new Uint8Array(akCert.cert.rawData)), ctx([])), hasCode('ERR_ROOT_NOT_TRUSTED'));
+  await assert.rejects(tpmPlatform.verify(bundle(new Uint8Array(other.cert.rawData)), ctx([root.fingerprint])), hasCode('ERR_CERTIFICATE_INVALID'));
   // Activation records: the EK certificate must be present, the same one, and chain to the CA.
   const ek = await mint({ subject: 'CN=EK', alg: { kind: 'rsa', bits: 2048, hash: 'SHA-256' }, issuer: inter });
   const ekDer = new Uint8Array(ek.cert.rawData);
   const ekSha = toHex(await digest('SHA-256', ekDer));
   const noCert = tpmPlatform.parse(encodeTpmBundle({ akPublic: ak.pub.raw, quotes: [{ attest, signature }], pcrs: { sha256: PCRS } }));
   const rec = trustItem({ activations: [{ akName: ak.name, ekCertSha256: ekSha }] });
-  await assert.rejects(tpmPlatform.verify(noCert, ctx([root.fingerprint], [rec])), code('ERR_CERTIFICATE_INVALID'), 'no EK cert');
+  await assert.rejects(tpmPlatform.verify(noCert, ctx([root.fingerprint], [rec])), hasCode('ERR_CERTIFICATE_INVALID'), 'no EK cert');
   const withEk = tpmPlatform.parse(encodeTpmBundle({ akPublic: ak.pub.raw, ekCert: ekDer, intermediates: [new Uint8Array(inter.cert.rawData)], quotes: [{ attest, signature }], pcrs: { sha256: PCRS } }));
   const va = await tpmPlatform.verify(withEk, ctx([root.fingerprint], [rec]));
   assert.equal(va.claims.platformClaims.akTrust, 'activated');
   const wrongRec = trustItem({ activations: [{ akName: ak.name, ekCertSha256: '00'.repeat(32) }] });
-  await assert.rejects(tpmPlatform.verify(withEk, ctx([root.fingerprint], [wrongRec])), code('ERR_CERTIFICATE_INVALID'), 'different EK cert');
-  await assert.rejects(tpmPlatform.verify(withEk, ctx([], [rec])), code('ERR_ROOT_NOT_TRUSTED'), 'EK CA not configured');
+  await assert.rejects(tpmPlatform.verify(withEk, ctx([root.fingerprint], [wrongRec])), hasCode('ERR_CERTIFICATE_INVALID'), 'different EK cert');
+  await assert.rejects(tpmPlatform.verify(withEk, ctx([], [rec])), hasCode('ERR_ROOT_NOT_TRUSTED'), 'EK CA not configured');
 });
 
 test('credential protection primitives: KDFa, AES-CFB, MakeCredential shape, finishActivation', async () => {
@@ -273,5 +273,5 @@ test('credential protection primitives: KDFa, AES-CFB, MakeCredential shape, fin
   assert.deepEqual(plain.subarray(2), secret);
   const state = { akName: toHex(akName), secretSha256: toHex(await digest('SHA-256', secret)), createdAt: 'x' };
   assert.equal((await finishActivation(state, secret, new Date())).akName, toHex(akName));
-  await assert.rejects(finishActivation(state, utf8('wrong'), new Date()), code('ERR_SIGNATURE_INVALID'));
+  await assert.rejects(finishActivation(state, utf8('wrong'), new Date()), hasCode('ERR_SIGNATURE_INVALID'));
 });
