@@ -26,7 +26,7 @@ import {
   type PlatformId,
 } from '../../core/index.ts';
 import { looksLikeDcapQuote } from '../../evidence/dcap/index.ts';
-import { looksLikeAzureJson, parseAzureTpmQuote, parseAzureVtpmEvidence, type AzureTpmQuote, type AzureVtpmEvidence } from '../../evidence/azure/index.ts';
+import { isHclReport, looksLikeAzureJson, parseAzureTpmQuote, parseAzureVtpmEvidence, type AzureTpmQuote, type AzureVtpmEvidence } from '../../evidence/azure/index.ts';
 import { checkBinding } from '../../verify/binding.ts';
 import type { Platform, Verified, VerifyContext } from '../../verify/types.ts';
 import { snpPlatform } from '../../verify/snp/index.ts';
@@ -121,35 +121,27 @@ export async function verifyAzureVtpm(e: AzureVtpmEvidence, ctx: VerifyContext, 
 
 function detectAzure(bytes: Uint8Array, kind: 'snp' | 'tdx'): boolean {
   try {
-    if (bytes.length >= 0x4d4 && bytes[0] === 0x48 && bytes[1] === 0x43 && bytes[2] === 0x4c && bytes[3] === 0x41) {
-      return parseAzureVtpmEvidence(bytes).hcl.reportType === kind;
-    }
-    return looksLikeAzureJson(bytes) === kind && parseAzureVtpmEvidence(bytes).hcl.reportType === kind;
+    if (!isHclReport(bytes) && looksLikeAzureJson(bytes) !== kind) return false;
+    return parseAzureVtpmEvidence(bytes).hcl.reportType === kind;
   } catch {
     return false;
   }
 }
 
-export const azSnpVtpmPlatform: Platform<AzureVtpmEvidence> = {
-  id: 'az-snp-vtpm',
-  description: 'Azure SEV-SNP confidential VM: HCL report (SNP report + runtime claims) binding the vTPM quote',
-  detect: (b) => detectAzure(b, 'snp'),
-  parse: (b) => {
-    const e = parseAzureVtpmEvidence(b);
-    if (e.hcl.reportType !== 'snp') throw new EvidenceMalformed('azure-vtpm', 'igvm.report_type', 0x4c8, 'this HCL report carries a TDX report; use platform az-tdx-vtpm');
-    return e;
-  },
-  verify: (e, ctx) => verifyAzureVtpm(e, ctx, 'snp'),
-};
+function azurePlatform(kind: 'snp' | 'tdx', description: string): Platform<AzureVtpmEvidence> {
+  const other = kind === 'snp' ? 'tdx' : 'snp';
+  return {
+    id: `az-${kind}-vtpm`,
+    description,
+    detect: (b) => detectAzure(b, kind),
+    parse: (b) => {
+      const e = parseAzureVtpmEvidence(b);
+      if (e.hcl.reportType !== kind) throw new EvidenceMalformed('azure-vtpm', 'igvm.report_type', 0x4c8, `this HCL report carries a ${other.toUpperCase()} report; use platform az-${other}-vtpm`);
+      return e;
+    },
+    verify: (e, ctx) => verifyAzureVtpm(e, ctx, kind),
+  };
+}
 
-export const azTdxVtpmPlatform: Platform<AzureVtpmEvidence> = {
-  id: 'az-tdx-vtpm',
-  description: 'Azure TDX confidential VM: HCL report (TDREPORT + runtime claims), TD quote and the vTPM quote',
-  detect: (b) => detectAzure(b, 'tdx'),
-  parse: (b) => {
-    const e = parseAzureVtpmEvidence(b);
-    if (e.hcl.reportType !== 'tdx') throw new EvidenceMalformed('azure-vtpm', 'igvm.report_type', 0x4c8, 'this HCL report carries an SNP report; use platform az-snp-vtpm');
-    return e;
-  },
-  verify: (e, ctx) => verifyAzureVtpm(e, ctx, 'tdx'),
-};
+export const azSnpVtpmPlatform = azurePlatform('snp', 'Azure SEV-SNP confidential VM: HCL report (SNP report + runtime claims) binding the vTPM quote');
+export const azTdxVtpmPlatform = azurePlatform('tdx', 'Azure TDX confidential VM: HCL report (TDREPORT + runtime claims), TD quote and the vTPM quote');
