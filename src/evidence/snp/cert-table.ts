@@ -5,7 +5,7 @@
  * start of the table). GUIDs from the AMD GHCB specification (pub. 56421, "MSG_REPORT_REQ"
  * certificate table), as go-sev-guest abi.go and virtee/sev define them.
  */
-import { ByteReader, ByteWriter, EvidenceMalformed, fromHex, toHex } from '../../core/index.ts';
+import { ByteReader, ByteWriter, EvidenceMalformed, fromHex, isAllZero, toHex } from '../../core/index.ts';
 
 const TEE = 'snp';
 
@@ -61,7 +61,7 @@ export function parseSnpCertTable(bytes: Uint8Array): SnpCertTableEntry[] {
     const guidBytes = r.take(16, 'certificate table GUID');
     const offset = r.u32le('certificate table offset');
     const length = r.u32le('certificate table length');
-    if (offset === 0 && length === 0 && guidBytes.every((b) => b === 0)) break;
+    if (offset === 0 && length === 0 && isAllZero(guidBytes)) break;
     headers.push({ guid: guidToString(guidBytes), offset, length });
   }
   const headerEnd = r.offset;
