@@ -12,6 +12,7 @@
  */
 import {
   BindingMismatch,
+  bytesEqual,
   iso,
   toHex,
   type Claims,
@@ -77,7 +78,7 @@ export async function verifyTpmEvidence(evidence: TpmEvidence, ctx: VerifyContex
       for (const [i, v] of b.pcrs) {
         const want = q.get(i);
         if (!want) continue;
-        if (toHex(want) !== toHex(v)) throw new BindingMismatch(`eventLog.${b.bank}.pcr${i}`, toHex(want), toHex(v));
+        if (!bytesEqual(want, v)) throw new BindingMismatch(`eventLog.${b.bank}.pcr${i}`, toHex(want), toHex(v));
         summary[String(i)] = toHex(v);
         compared++;
       }
