@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './encoding.ts';
+export * from './jcs.ts';
 export * from './bytes.ts';
 export * from './crypto.ts';
 export * from './time.ts';

@@ -16,8 +16,7 @@
  */
 import { CompactSign, calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import { z } from 'zod';
-import { AttestError, ErrorCode, SignatureInvalid, UnsupportedVersion, ab, bytesEqual, fromBase64Url, fromHex, fromUtf8, randomBytes, sha384, subtle, toBase64Url, toHex, utf8 } from '../core/index.ts';
-import { canonicalJson } from './canonical-json.ts';
+import { AttestError, canonicalJson, ErrorCode, SignatureInvalid, UnsupportedVersion, ab, bytesEqual, fromBase64Url, fromHex, fromUtf8, randomBytes, sha384, subtle, toBase64Url, toHex, utf8 } from '../core/index.ts';
 import { WorkloadInvalid } from './errors.ts';
 import { validateManifest, type Manifest } from './manifest.ts';
 import type { TenantKey } from './tenant-key.ts';

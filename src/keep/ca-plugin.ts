@@ -13,10 +13,9 @@
  * to read keeps/<name>/key), `readResource` its resource store.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AttestError, BindingMismatch, ErrorCode, ab, bytesEqual, concatBytes, ecdsaRawToDer, fromUtf8, randomBytes, sha384, subtle, toHex, utf8, x509 } from '../core/index.ts';
+import { AttestError, canonicalJson, BindingMismatch, ErrorCode, ab, bytesEqual, concatBytes, ecdsaRawToDer, fromUtf8, randomBytes, sha384, subtle, toHex, utf8, x509 } from '../core/index.ts';
 import { PROBLEM_BASE, type TeePubKey } from '../protocol/index.ts';
 import { verifyBundle } from './bundle.ts';
-import { canonicalJson } from './canonical-json.ts';
 import { derOctets, derOid, derSequence, derSmallInt, derUtf8, readTlv, sameLengthPlaceholderOid, tlv } from './der.ts';
 import { KEEP_NAME, keepResourcePaths } from './manifest.ts';
 import { tenantThumbprint } from './tenant-key.ts';

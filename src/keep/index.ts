@@ -1,5 +1,5 @@
 /** Keeps: confidential WebAssembly workloads delivered only to an attested TEE (docs/keep.md). */
-export { canonicalJson } from './canonical-json.ts';
+export { canonicalJson } from '../core/index.ts';
 export { WorkloadInvalid, LimitExceeded } from './errors.ts';
 export { ManifestSchema, ManifestInvalid, parseKeepToml, validateManifest, preopenDirs, keepResourcePaths, type Manifest, type ManifestInput } from './manifest.ts';
 export { generateTenantKey, loadTenantKey, tenantThumbprint, TENANT_ALGS, type TenantAlg, type TenantKey } from './tenant-key.ts';

@@ -5,7 +5,7 @@
  */
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { PLATFORM_IDS, sha256, toHex, utf8, type PlatformId, type TcbStatus } from '../core/index.ts';
+import { canonicalJson, PLATFORM_IDS, sha256, toHex, utf8, type PlatformId, type TcbStatus } from '../core/index.ts';
 import { compileExpr, type CompiledExpr } from './cel.ts';
 import { PolicyInvalid, type PolicyProblem } from './errors.ts';
 import { REF_NAME } from './refs.ts';
@@ -180,14 +180,3 @@ export async function parsePolicy(text: string): Promise<CompiledPolicy> {
   return compilePolicy(data, locate);
 }
 
-/** JSON with sorted object keys (stable digests). */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}

@@ -6,7 +6,7 @@
  * RFC 8785 (serde_json_canonicalizer on the Rust side). A 32/48-byte digest occupies the head of a
  * 64-byte REPORT_DATA with the rest zero.
  */
-import { digest, ProtocolError, utf8, type HashName } from '../core/index.ts';
+import { canonicalJson as jcs, digest, ProtocolError, utf8, type HashName } from '../core/index.ts';
 import type { TeePubKey } from './types.ts';
 
 export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512';
@@ -21,20 +21,14 @@ export function isHashAlgorithm(s: string): s is HashAlgorithm {
   return (HASH_ALGORITHMS as readonly string[]).includes(s);
 }
 
-/** RFC 8785 JSON Canonicalization Scheme: sorted keys (UTF-16 order), ECMAScript number/string forms. */
+/** RFC 8785 JCS (core canonicalJson); a value JCS cannot encode is a protocol error here. */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new ProtocolError('JCS cannot encode a non-finite number');
-    return JSON.stringify(value);
+  try {
+    return jcs(value);
+  } catch (e) {
+    if (e instanceof TypeError) throw new ProtocolError(`JCS: ${e.message}`);
+    throw e;
   }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  if (typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-  }
-  throw new ProtocolError(`JCS cannot encode a ${typeof value}`);
 }
 
 /**
