@@ -161,12 +161,18 @@ const DERIVED: Record<string, string> = {
   td_quote_body_byte: ErrorCode.SignatureInvalid,
 };
 
+/** Manifest fields that describe something other than the quote and its PCK chain. */
+const NON_QUOTE_FIELDS = new Set(['tpm_nonce', 'tpm_pcr0']);
+
 function checkFields(entry: ManifestEntry, q: DcapQuote): void {
   const f = entry.expected.fields as Record<string, unknown> | undefined;
   if (!f) return;
   const pck = parsePckExtensions(parseCertificates(q.pckChainPem)[0]!);
   const ca = parseCertificates(q.pckChainPem)[1]!;
+  const pckCert = parseCertificates(q.pckChainPem)[0]!;
   const got: Record<string, unknown> = {
+    pck_not_before: pckCert.notBefore.toISOString().replace('.000Z', '+00:00'),
+    pck_not_after: pckCert.notAfter.toISOString().replace('.000Z', '+00:00'),
     quote_version: q.header.version,
     tee_type: `0x${q.header.teeType.toString(16)}`,
     fmspc: pck.fmspc,
@@ -174,7 +180,13 @@ function checkFields(entry: ManifestEntry, q: DcapQuote): void {
     pck_cpusvn_components: pck.cpuSvnComponents,
     pck_ca: /Platform CA/.test(ca.subject) ? 'platform' : 'processor',
   };
-  if (q.body.kind !== 'sgx') {
+  if (q.body.kind === 'sgx') {
+    const b = q.body;
+    Object.assign(got, {
+      mrenclave: toHex(b.mrEnclave), mrsigner: toHex(b.mrSigner), isvprodid: b.isvProdId, isvsvn: b.isvSvn,
+      attributes: toHex(b.attributes), reportdata: toHex(b.reportData), cpusvn: toHex(b.cpuSvn),
+    });
+  } else {
     const b = q.body;
     Object.assign(got, {
       tee_tcb_svn: toHex(b.teeTcbSvn), mrtd: toHex(b.mrTd), rtmr0: toHex(b.rtmr[0]), rtmr1: toHex(b.rtmr[1]), rtmr2: toHex(b.rtmr[2]), rtmr3: toHex(b.rtmr[3]),
@@ -186,6 +198,10 @@ function checkFields(entry: ManifestEntry, q: DcapQuote): void {
   for (const [k, v] of Object.entries(got)) {
     if (k in f) assert.deepEqual(v, f[k], `${entry.id} field ${k}`);
   }
+  if (typeof f.body === 'string') assert.ok(f.body.startsWith(`${q.body.kind.toUpperCase()} `), `${entry.id} body ${q.body.kind} vs ${f.body}`);
+  // Every quote/PCK field the manifest lists is compared (a renamed key must not pass silently).
+  const unchecked = Object.keys(f).filter((k) => !(k in got) && k !== 'body' && !NON_QUOTE_FIELDS.has(k));
+  assert.deepEqual(unchecked, [], `${entry.id}: manifest fields not compared`);
 }
 
 const pinnedRoot = async (): Promise<X509Certificate> => {
