@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
-import { AttestError } from '../core/errors.ts';
+import type { AttestError } from '../core/errors.ts';
+import { hasCode } from '../../test/support/errors.ts';
 import { generateMasterKey, localMasterKey, openStore, type MasterKeyProvider, type OpenStoreOptions, type Store } from './index.ts';
 import { createTempPgDatabase, pgQuery, testPgUrl } from './test-support/pg.ts';
 
@@ -95,19 +96,13 @@ function pgBackend(base: string): Backend {
   };
 }
 
-function codeOf(e: unknown): string | undefined {
-  return e instanceof AttestError ? e.code : undefined;
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string, reason?: string): Promise<AttestError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.equal(codeOf(e), code, `expected ${code}, got ${String(e)}`);
+/** Rejects with AttestError `code` (and, when given, details.reason). */
+async function rejectsWith(p: Promise<unknown>, code: string, reason?: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    hasCode(code)(e);
     if (reason) assert.equal((e as AttestError).details.reason, reason);
-    return e as AttestError;
-  }
-  assert.fail(`expected rejection with ${code}`);
+    return true;
+  });
 }
 
 function contains(hay: Uint8Array, needle: Uint8Array): boolean {
