@@ -58,6 +58,11 @@ for (const e of entries.filter((x) => x.kind === 'evidence')) {
     if (fields.vmpl !== undefined) assert.equal(evidence.report.vmpl, fields.vmpl);
     if (fields.cpuid_mod_id) assert.equal(evidence.report.cpuid?.model, Number(fields.cpuid_mod_id));
     if (fields.current_build !== undefined) assert.equal(evidence.report.currentVersion.build, fields.current_build);
+    if (fields.current_major !== undefined) assert.equal(evidence.report.currentVersion.major, fields.current_major);
+    if (fields.current_minor !== undefined) assert.equal(evidence.report.currentVersion.minor, fields.current_minor);
+    if (fields.cpuid_fam_id) assert.equal(evidence.report.cpuid?.family, Number(fields.cpuid_fam_id));
+    if (fields.cpuid_step) assert.equal(evidence.report.cpuid?.stepping, Number(fields.cpuid_step));
+    if (fields.host_data) assert.equal(Buffer.from(evidence.report.hostData).toString('hex'), fields.host_data);
 
     const ctx = ctxFor(e, all);
     if (e.expected.verdict === 'valid') {
