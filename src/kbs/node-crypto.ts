@@ -11,7 +11,7 @@
 import { constants, createCipheriv, createECDH, ECDH, createHash, createPrivateKey, createPublicKey, KeyObject, publicEncrypt, randomBytes, sign as nodeSign, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { ProtocolError } from '../core/index.ts';
 import type { EarSigner } from '../policy/index.ts';
-import { canonicalJson, CONTENT_ENCRYPTION, keyManagementAlg, runtimeDataDocument, type HashAlgorithm, type KbsResponse, type TeePubKey } from '../protocol/index.ts';
+import { CONTENT_ENCRYPTION, deviceRuntimeDataDocument, keyManagementAlg, runtimeDataDocument, type HashAlgorithm, type KbsResponse, type TeePubKey } from '../protocol/index.ts';
 
 /**
  * protocol's computeReportData / computeDeviceReportData hashed synchronously with node:crypto
@@ -23,7 +23,7 @@ export function reportDataSync(teePubkey: TeePubKey, nonce: string, additionalEv
 }
 
 export function deviceReportDataSync(teePubkey: TeePubKey, nonce: string, algorithm: HashAlgorithm): Uint8Array {
-  return new Uint8Array(createHash(algorithm).update(canonicalJson({ 'tee-pubkey': teePubkey, nonce }), 'utf8').digest());
+  return new Uint8Array(createHash(algorithm).update(deviceRuntimeDataDocument(teePubkey, nonce), 'utf8').digest());
 }
 
 const CURVES = { 'P-256': { name: 'prime256v1', size: 32 }, 'P-384': { name: 'secp384r1', size: 48 }, 'P-521': { name: 'secp521r1', size: 66 } } as const;

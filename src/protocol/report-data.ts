@@ -77,9 +77,14 @@ export async function computeReportData(teePubkey: TeePubKey, nonce: string, add
   return digest(WEBCRYPTO[algorithm], utf8(runtimeDataDocument(teePubkey, nonce, additionalEvidence)));
 }
 
-/** The runtime data bound into additional (device) evidence: the same document without additional-evidence. */
+/** The canonical document bound into additional (device) evidence: the runtime-data document without additional-evidence. */
+export function deviceRuntimeDataDocument(teePubkey: TeePubKey, nonce: string): string {
+  return canonicalJson({ 'tee-pubkey': teePubkey, nonce });
+}
+
+/** The runtime data bound into additional (device) evidence. */
 export async function computeDeviceReportData(teePubkey: TeePubKey, nonce: string, algorithm: HashAlgorithm = DEFAULT_HASH_ALGORITHM): Promise<Uint8Array> {
-  return digest(WEBCRYPTO[algorithm], utf8(canonicalJson({ 'tee-pubkey': teePubkey, nonce })));
+  return digest(WEBCRYPTO[algorithm], utf8(deviceRuntimeDataDocument(teePubkey, nonce)));
 }
 
 /** Pads a digest to a 64-byte REPORT_DATA field (digest first, zeros after). */
