@@ -1,6 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CollateralItem } from '../collateral/index.ts';
+import { fromUtf8, parseTime } from '../core/index.ts';
 import { UsageError } from './exit.ts';
 
 export async function readInput(path: string, what = 'file'): Promise<Uint8Array> {
@@ -9,6 +10,32 @@ export async function readInput(path: string, what = 'file'): Promise<Uint8Array
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+}
+
+/** A text file (or `-` for stdin), decoded as UTF-8 (invalid sequences become U+FFFD, as `readFile(…, 'utf8')`). */
+export async function readText(path: string, what = 'file'): Promise<string> {
+  return fromUtf8(await readInput(path, what), false);
+}
+
+/** `--at <ISO-8601>`: the verification time; now when absent. */
+export function parseAtOption(at: string | undefined): Date {
+  if (at === undefined) return new Date();
+  try {
+    return parseTime(at);
+  } catch {
+    throw new UsageError(`--at must be an ISO-8601 time, got ${JSON.stringify(at)}`);
+  }
+}
+
+/** `--trust-root <family>:<sha256-hex>` (repeatable) → extra pinned roots per family, lower-case hex without colons. */
+export function parseTrustRoots(values: string[]): Record<string, string[]> {
+  const extraRoots: Record<string, string[]> = {};
+  for (const t of values) {
+    const m = /^([a-z0-9-]+):([0-9a-fA-F:]{64,95})$/.exec(t);
+    if (!m) throw new UsageError(`--trust-root takes <family>:<sha256-hex>, got ${JSON.stringify(t)}`);
+    (extraRoots[m[1]!] ??= []).push(m[2]!.replace(/:/g, '').toLowerCase());
+  }
+  return extraRoots;
 }
 
 async function readStdin(): Promise<Buffer> {

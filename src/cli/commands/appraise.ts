@@ -35,7 +35,7 @@ import {
 } from '../../policy/index.ts';
 import type { Store } from '../../store/index.ts';
 import { UsageError } from '../exit.ts';
-import { writeErr, writeOut } from '../io.ts';
+import { readText, writeErr, writeOut } from '../io.ts';
 import { renderFailure, renderVerified } from '../render.ts';
 import { addStoreOptions, openCliStore, type StoreCliOptions } from './policy-store.ts';
 import { readRefsFile, who } from './refs.ts';
@@ -92,12 +92,7 @@ export async function prepareAppraisal(o: AppraisalCliOptions): Promise<Prepared
   if (o.tokenTtl !== undefined && !(Number.isInteger(Number(o.tokenTtl)) && Number(o.tokenTtl) > 0)) throw new UsageError('--token-ttl must be a positive number of seconds');
   let policy: CompiledPolicy | undefined;
   if (o.policy !== 'default') {
-    let text: string;
-    try {
-      text = await readFile(o.policy, 'utf8');
-    } catch (e) {
-      throw new UsageError(`cannot read policy ${o.policy}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    const text = await readText(o.policy, 'policy');
     try {
       policy = await parsePolicy(text);
     } catch (e) {

@@ -4,13 +4,12 @@
  * uses exists (in --refs, else in the store). Exit 0 valid, 1 missing reference values, 2 invalid.
  * `teataster policy default [--platform <id>]` prints the built-in secure default as YAML.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { PLATFORM_IDS, type PlatformId } from '../../core/index.ts';
 import { defaultPolicyDocument, parsePolicy, PolicyInvalid, type CompiledPolicy } from '../../policy/index.ts';
 import { Exit, UsageError } from '../exit.ts';
-import { writeOut } from '../io.ts';
+import { readText, writeOut } from '../io.ts';
 import { formatPolicyProblems } from './appraise.ts';
 import { addStoreOptions, withStore, type StoreCliOptions } from './policy-store.ts';
 import { readRefsFile, who } from './refs.ts';
@@ -20,12 +19,7 @@ export function registerPolicy(program: Command): void {
 
   addStoreOptions(policy.command('check <file>').description('validate a policy (schema, CEL, reference values)').option('--refs <file>', 'reference values file to resolve ref:<name> against first').option('--json', 'print JSON')).action(
     async (file: string, o: StoreCliOptions & { refs?: string; json?: boolean }) => {
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch (e) {
-        throw new UsageError(`cannot read policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
+      const text = await readText(file, 'policy');
       let compiled: CompiledPolicy;
       try {
         compiled = await parsePolicy(text);

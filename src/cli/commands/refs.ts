@@ -7,13 +7,12 @@
  *   refs import <file.json|yaml> [--by <who>]
  * Exit: 0 ok, 1 not found / refused, 2 usage.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { AttestError, ErrorCode, iso, parseTime, type JsonValue } from '../../core/index.ts';
 import { normalizeReferenceValue, parseReferenceValues, REF_NAME, REFERENCE_VALUE_KINDS, type ReferenceValue, type ReferenceValueKind } from '../../policy/index.ts';
 import { Exit, UsageError } from '../exit.ts';
-import { writeErr, writeOut } from '../io.ts';
+import { readText, writeErr, writeOut } from '../io.ts';
 import { addStoreOptions, withStore, type StoreCliOptions } from './policy-store.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -181,12 +180,7 @@ export function registerRefs(program: Command): void {
 
 /** Reads a refs file (JSON or YAML); ERR_CONFIG_INVALID lists every bad entry. */
 export async function readRefsFile(file: string, addedBy: string): Promise<ReturnType<typeof parseReferenceValues>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = await readText(file, 'reference values');
   let data: unknown;
   try {
     data = parseYaml(text);

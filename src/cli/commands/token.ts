@@ -6,12 +6,11 @@
  *   token keys     key states and expiry warnings        token rotate [--alg ES256|ES384|EdDSA]
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { iso, isAttestError, parseTime } from '../../core/index.ts';
+import { iso, isAttestError } from '../../core/index.ts';
 import { describeClaimValue, EAR_ALGORITHMS, KeyRing, tierOf, TRUST_CLAIMS, verifyEarToken, type EarAlgorithm, type VerifiedEar } from '../../policy/index.ts';
 import { Exit, UsageError } from '../exit.ts';
-import { readInput, writeOut } from '../io.ts';
+import { parseAtOption, readInput, readText, writeOut } from '../io.ts';
 import { addStoreOptions, withStore, type StoreCliOptions } from './policy-store.ts';
 
 /** Exit status for a trust tier (the verify/token contract). */
@@ -39,11 +38,7 @@ export async function loadJwks(src: string, fetchImpl: typeof fetch = fetch): Pr
     if (!res.ok) throw new UsageError(`cannot fetch JWKS ${src}: HTTP ${res.status}`);
     text = await res.text();
   } else {
-    try {
-      text = await readFile(src, 'utf8');
-    } catch (e) {
-      throw new UsageError(`cannot read JWKS ${src}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    text = await readText(src, 'JWKS');
   }
   let data: unknown;
   try {
@@ -102,14 +97,7 @@ export function registerToken(program: Command): void {
     .option('--max-age <seconds>', 'reject tokens issued longer ago')
     .option('--json', 'print JSON')
     .action(async (jwtArg: string, o: VerifyTokenOptions) => {
-      let now = new Date();
-      if (o.at) {
-        try {
-          now = parseTime(o.at);
-        } catch {
-          throw new UsageError(`--at must be an ISO-8601 time, got ${JSON.stringify(o.at)}`);
-        }
-      }
+      const now = parseAtOption(o.at);
       const maxAge = o.maxAge !== undefined ? Number(o.maxAge) : undefined;
       if (maxAge !== undefined && (!Number.isFinite(maxAge) || maxAge <= 0)) throw new UsageError('--max-age must be a positive number of seconds');
       const jwt = await readToken(jwtArg);

@@ -15,7 +15,7 @@ import { TPM_TRUST_FORMAT } from '../../collateral/tpm/index.ts';
 import { finishActivation, startActivation, type ActivationState } from '../../verify/tpm/index.ts';
 import { activateCredential, collectTpmEvidence, describeKeys, openTpm, type AkKind, type TpmAttesterOptions } from '../../attester/tpm/index.ts';
 import { UsageError } from '../exit.ts';
-import { readCollateralPaths, readInput, writeOut } from '../io.ts';
+import { parseTrustRoots, readCollateralPaths, readInput, writeOut } from '../io.ts';
 
 interface Conn {
   tcp?: string;
@@ -89,12 +89,7 @@ export function registerTpm(program: Command): void {
     .action(async (o: { keys: string; state: string; collateral: string[]; trustRoot: string[] }) => {
       const k = await readJson(o.keys, 'keys');
       if (typeof k.ekPublic !== 'string' || typeof k.akPublic !== 'string' || typeof k.ekCert !== 'string') throw new UsageError('keys file needs ekPublic, akPublic and ekCert');
-      const extraRoots: Record<string, string[]> = {};
-      for (const t of o.trustRoot) {
-        const m = /^([a-z-]+):([0-9a-fA-F:]{64,95})$/.exec(t);
-        if (!m) throw new UsageError(`--trust-root takes <family>:<sha256-hex>, got ${JSON.stringify(t)}`);
-        (extraRoots[m[1]!] ??= []).push(m[2]!.replace(/:/g, '').toLowerCase());
-      }
+      const extraRoots = parseTrustRoots(o.trustRoot);
       const collateral = classifyCollateral(await readCollateralPaths(o.collateral), emptyCollateral());
       const { challenge, state } = await startActivation({ ekPublic: fromBase64(k.ekPublic), ekCert: fromBase64(k.ekCert), akPublic: fromBase64(k.akPublic) }, { now: new Date(), collateral, extraRoots });
       await writeFile(o.state, JSON.stringify(state, null, 2));

@@ -8,13 +8,13 @@
  */
 import type { Command } from 'commander';
 import { classifyCollateral, emptyCollateral } from '../../collateral/index.ts';
-import { AttestError, fromHex, isAttestError, parseTime, type PlatformId } from '../../core/index.ts';
+import { AttestError, fromHex, isAttestError, type PlatformId } from '../../core/index.ts';
 import { resolveEvidence } from '../../platform/index.ts';
 import { verifyTdxQuote } from '../../verify/tdx/index.ts';
 import type { Verified, VerifyContext } from '../../verify/index.ts';
 import { FsCollateralCache } from '../../store/fs-cache.ts';
 import { Exit, UsageError } from '../exit.ts';
-import { readCollateralPaths, readInput, writeOut } from '../io.ts';
+import { parseAtOption, parseTrustRoots, readCollateralPaths, readInput, writeOut } from '../io.ts';
 import { renderFailure, renderVerified } from '../render.ts';
 import { applyAppraisal, addAppraisalOptions, prepareAppraisal, type AppraisalCliOptions } from './appraise.ts';
 
@@ -65,26 +65,14 @@ function hexOpt(name: string, v: string | undefined): Uint8Array | undefined {
 }
 
 export async function buildVerifyContext(opts: VerifyCliOptions): Promise<VerifyContext> {
-  let now = new Date();
-  if (opts.at) {
-    try {
-      now = parseTime(opts.at);
-    } catch {
-      throw new UsageError(`--at must be an ISO-8601 time, got ${JSON.stringify(opts.at)}`);
-    }
-  }
+  const now = parseAtOption(opts.at);
   const collateral = classifyCollateral(await readCollateralPaths(opts.collateral), emptyCollateral());
   let maxAgeSeconds: number | undefined;
   if (opts.maxAge !== undefined) {
     maxAgeSeconds = Number(opts.maxAge);
     if (!Number.isFinite(maxAgeSeconds) || maxAgeSeconds <= 0) throw new UsageError(`--max-age must be a positive number of seconds`);
   }
-  const extraRoots: Record<string, string[]> = {};
-  for (const t of opts.trustRoot) {
-    const m = /^([a-z0-9-]+):([0-9a-fA-F:]{64,95})$/.exec(t);
-    if (!m) throw new UsageError(`--trust-root takes <family>:<sha256-hex>, got ${JSON.stringify(t)}`);
-    (extraRoots[m[1]!] ??= []).push(m[2]!.replace(/:/g, '').toLowerCase());
-  }
+  const extraRoots = parseTrustRoots(opts.trustRoot);
   const expected = {
     reportData: hexOpt('report-data', opts.reportData),
     nonce: hexOpt('nonce', opts.nonce),
