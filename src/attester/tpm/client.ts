@@ -12,6 +12,7 @@ import { ByteReader, ByteWriter, DeviceError } from '../../core/index.ts';
 import {
   encodePcrSelection,
   encodeTpmtPublic,
+  parsePcrSelection,
   readTpmtPublic,
   TPM_ALG,
   TPMA_OBJECT,
@@ -204,17 +205,7 @@ export class TpmClient {
     return this.parse('TPM2_GetCapability', () => {
       r.u8('moreData');
       r.u32be('capability');
-      const count = r.u32be('count');
-      const out: PcrSelection[] = [];
-      for (let i = 0; i < count; i++) {
-        const hash = r.u16be('hash');
-        const n = r.u8('sizeofSelect');
-        const bm = r.bytesView(n, 'pcrSelect');
-        const pcrs: number[] = [];
-        for (let p = 0; p < n * 8; p++) if (bm[p >> 3]! & (1 << (p & 7))) pcrs.push(p);
-        if (pcrs.length) out.push({ hash, pcrs, sizeofSelect: n });
-      }
-      return out;
+      return parsePcrSelection(r).filter((s) => s.pcrs.length > 0);
     });
   }
 
@@ -340,16 +331,7 @@ export class TpmClient {
       const { r } = await this.command('TPM2_PCR_Read', TPM_CC.PCR_Read, [], null, w.finish());
       const got = await this.parse('TPM2_PCR_Read', () => {
         r.u32be('pcrUpdateCounter');
-        const count = r.u32be('pcrSelectionOut.count');
-        const sels: { hash: number; pcrs: number[] }[] = [];
-        for (let i = 0; i < count; i++) {
-          const hash = r.u16be('hash');
-          const n = r.u8('sizeofSelect');
-          const bm = r.bytesView(n, 'pcrSelect');
-          const pcrs: number[] = [];
-          for (let p = 0; p < n * 8; p++) if (bm[p >> 3]! & (1 << (p & 7))) pcrs.push(p);
-          sels.push({ hash, pcrs });
-        }
+        const sels = parsePcrSelection(r);
         const nd = r.u32be('pcrValues.count');
         const values: Uint8Array[] = [];
         for (let i = 0; i < nd; i++) values.push(tpm2b(r, 'digest'));
