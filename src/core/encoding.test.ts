@@ -64,4 +64,9 @@ test('toHex is the lowercase two-digit encoding of every byte', () => {
   const all = Uint8Array.from({ length: 256 }, (_, i) => i);
   assert.equal(toHex(all), Buffer.from(all).toString('hex'));
   assert.equal(toHex(new Uint8Array(0)), '');
+  // Inputs around and well past the per-call chunk (8192 bytes), up to 1 MiB.
+  for (const n of [8191, 8192, 8193, 3 * 8192 + 5, 1 << 20]) {
+    const b = Uint8Array.from({ length: n }, (_, i) => (i * 131 + (i >> 8)) & 0xff);
+    assert.equal(toHex(b), Buffer.from(b).toString('hex'), `${n} bytes`);
+  }
 });

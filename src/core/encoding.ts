@@ -1,11 +1,26 @@
 /** Hex / base64 / base64url and byte helpers, browser-safe (no Buffer). */
 
-/** The 256 two-digit lowercase hex strings, indexed by byte value. */
-const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
+/** Char codes of the lowercase hex digits. */
+const HEX_ASCII: readonly number[] = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+/** Bytes per String.fromCharCode call: keeps the argument count far below engine limits. */
+const HEX_CHUNK = 8192;
 
+/**
+ * Lowercase hex. Char codes are collected and turned into a string once per chunk: per-byte string
+ * concatenation builds a rope that costs more to create and to flatten (hot in claims building).
+ */
 export function toHex(bytes: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i]!]!;
+  for (let start = 0; start < bytes.length; start += HEX_CHUNK) {
+    const n = Math.min(HEX_CHUNK, bytes.length - start);
+    const out = new Array<number>(n * 2);
+    for (let i = 0; i < n; i++) {
+      const x = bytes[start + i]!;
+      out[2 * i] = HEX_ASCII[x >> 4]!;
+      out[2 * i + 1] = HEX_ASCII[x & 15]!;
+    }
+    s += String.fromCharCode(...out);
+  }
   return s;
 }
 

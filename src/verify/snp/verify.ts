@@ -31,6 +31,7 @@ import {
   iso,
   parseCertificate,
   subtle,
+  toHex,
   verifyChain,
   verifyCrl,
   type ChainLink,
@@ -69,21 +70,6 @@ export function parseSnpEvidence(report: Uint8Array, certTable?: Uint8Array): Sn
 }
 
 type Kind = 'vcek' | 'vlek';
-
-const HEX_ASCII = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
-/**
- * Lowercase hex via one String.fromCharCode call per field: the claims carry ~1.5 KB of hex per
- * report, and per-byte string concatenation was the largest cost after the signature check.
- */
-function hex(b: Uint8Array): string {
-  const out = new Array<number>(b.length * 2);
-  for (let i = 0; i < b.length; i++) {
-    const x = b[i]!;
-    out[2 * i] = HEX_ASCII[x >> 4]!;
-    out[2 * i + 1] = HEX_ASCII[x & 15]!;
-  }
-  return String.fromCharCode(...out);
-}
 
 const keyCache = new Map<string, CryptoKey>();
 const KEY_CACHE_MAX = 1024;
@@ -125,7 +111,7 @@ function leafMismatches(ext: AmdCertExtensions, report: SnpReport, kind: Kind): 
   if (kind === 'vcek' && !report.signerInfo.maskChipId) {
     const hw = ext.hwId;
     const chip = hw && hw.length === 8 ? report.chipId.subarray(0, 8) : report.chipId;
-    if (!hw || !bytesEqual(hw, chip)) out.push({ field: 'hwID', expected: hex(chip), actual: hw ? hex(hw) : 'absent' });
+    if (!hw || !bytesEqual(hw, chip)) out.push({ field: 'hwID', expected: toHex(chip), actual: hw ? toHex(hw) : 'absent' });
   }
   return out;
 }
@@ -198,30 +184,30 @@ export function snpReportClaims(r: SnpReport): Record<string, JsonValue> {
     version: r.version,
     guestSvn: r.guestSvn,
     policy: { raw: u64(policyRaw), hex: `0x${policyRaw.toString(16)}`, ...policyBits },
-    familyId: hex(r.familyId),
-    imageId: hex(r.imageId),
+    familyId: toHex(r.familyId),
+    imageId: toHex(r.imageId),
     vmpl: r.vmpl,
     signatureAlgo: r.signatureAlgo,
     currentTcb: tcbJson(r.currentTcb),
     platformInfo: { raw: u64(piRaw), hex: `0x${piRaw.toString(16)}`, ...piBits },
     signerInfo: { raw: r.signerInfo.raw, authorKeyEn: r.signerInfo.authorKeyEn, maskChipId: r.signerInfo.maskChipId, signingKey: r.signerInfo.signingKey },
-    reportData: hex(r.reportData),
-    measurement: hex(r.measurement),
-    hostData: hex(r.hostData),
-    idKeyDigest: hex(r.idKeyDigest),
-    authorKeyDigest: hex(r.authorKeyDigest),
-    reportId: hex(r.reportId),
-    reportIdMa: hex(r.reportIdMa),
+    reportData: toHex(r.reportData),
+    measurement: toHex(r.measurement),
+    hostData: toHex(r.hostData),
+    idKeyDigest: toHex(r.idKeyDigest),
+    authorKeyDigest: toHex(r.authorKeyDigest),
+    reportId: toHex(r.reportId),
+    reportIdMa: toHex(r.reportIdMa),
     reportedTcb: tcbJson(r.reportedTcb),
     cpuid: r.cpuid ? { family: r.cpuid.family, model: r.cpuid.model, stepping: r.cpuid.stepping } : null,
-    chipId: hex(r.chipId),
+    chipId: toHex(r.chipId),
     committedTcb: tcbJson(r.committedTcb),
     currentVersion: { ...r.currentVersion, text: `${r.currentVersion.major}.${r.currentVersion.minor}.${r.currentVersion.build}` },
     committedVersion: { ...r.committedVersion, text: `${r.committedVersion.major}.${r.committedVersion.minor}.${r.committedVersion.build}` },
     launchTcb: tcbJson(r.launchTcb),
     launchMitVector: r.launchMitVector !== undefined ? u64(r.launchMitVector) : null,
     currentMitVector: r.currentMitVector !== undefined ? u64(r.currentMitVector) : null,
-    signature: { r: hex(r.signature.r), s: hex(r.signature.s) },
+    signature: { r: toHex(r.signature.r), s: toHex(r.signature.s) },
   };
 }
 
@@ -361,8 +347,8 @@ export async function verifySnp(e: SnpEvidence, ctx: VerifyContext): Promise<Ver
   const exp = ctx.expected ?? {};
   checkBinding('reportData', exp.reportData, report.reportData);
   checkBinding('nonce (REPORT_DATA)', exp.nonce, report.reportData);
-  if (exp.userData) throw new BindingMismatch('userData', hex(exp.userData), 'SNP reports carry no separate user data; bind it into REPORT_DATA');
-  if (exp.publicKey) throw new BindingMismatch('publicKey', hex(exp.publicKey), 'SNP reports carry no separate public key; bind it into REPORT_DATA');
+  if (exp.userData) throw new BindingMismatch('userData', toHex(exp.userData), 'SNP reports carry no separate user data; bind it into REPORT_DATA');
+  if (exp.publicKey) throw new BindingMismatch('publicKey', toHex(exp.publicKey), 'SNP reports carry no separate public key; bind it into REPORT_DATA');
 
   const t = report.reportedTcb;
   const tcb: TcbClaims = {
