@@ -12,7 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
-import { AttestError, ErrorCode } from '../../core/index.ts';
+import { ab, AttestError, ErrorCode, pemBlocks } from '../../core/index.ts';
 import { ADMIN_ROLES, loadConfig, prepareDev, seedDevPolicies, startKbs, type KbsConfig } from '../../kbs/index.ts';
 import { keepCaPlugin } from '../../keep/index.ts';
 import { Exit, UsageError } from '../exit.ts';
@@ -90,9 +90,14 @@ export async function importCaKey(file: string): Promise<CryptoKey> {
   const pem = await readFile(file, 'utf8').catch((e: Error) => {
     throw new AttestError(ErrorCode.ConfigInvalid, `cannot read keepCa.key ${file}: ${e.message}`);
   });
-  const m = /-----BEGIN PRIVATE KEY-----([\s\S]+?)-----END PRIVATE KEY-----/.exec(pem);
-  if (!m) throw new AttestError(ErrorCode.ConfigInvalid, `keepCa.key ${file} is not a PKCS#8 "PRIVATE KEY" PEM`);
-  const der = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+  let block: { der: Uint8Array } | undefined;
+  try {
+    block = pemBlocks(pem, 'PRIVATE KEY')[0];
+  } catch {
+    // not base64 inside the armour: reported below
+  }
+  if (!block) throw new AttestError(ErrorCode.ConfigInvalid, `keepCa.key ${file} is not a PKCS#8 "PRIVATE KEY" PEM`);
+  const der = ab(block.der);
   const algs: (EcKeyImportParams | RsaHashedImportParams)[] = [
     { name: 'ECDSA', namedCurve: 'P-256' },
     { name: 'ECDSA', namedCurve: 'P-384' },
