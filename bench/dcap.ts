@@ -22,9 +22,9 @@ import { sgxPlatform } from '../src/verify/sgx/index.ts';
 import { tdxPlatform } from '../src/verify/tdx/index.ts';
 import type { Platform, VerifyContext } from '../src/verify/index.ts';
 import { BENCH_FIXTURES_DIR } from '../test/support/corpus.ts';
+import { numberArg } from './support.ts';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
+const SECONDS = numberArg('--seconds', 2);
 const DIR = join(BENCH_FIXTURES_DIR, 'peers', 'phala');
 
 interface Fixture {

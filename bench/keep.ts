@@ -14,13 +14,10 @@ import { fromBase64Url, utf8 } from '../src/core/index.ts';
 import { encodeBundle, generateTenantKey, loadTenantKey, openModule, packageKeep, runWasm, verifyBundle, manifestDigest } from '../src/keep/index.ts';
 import { cleanupExamples, exampleModule } from '../src/keep/test-support/examples.ts';
 import { importJWK, compactVerify, decodeProtectedHeader } from 'jose';
+import { numberArg } from './support.ts';
 
-const arg = (name: string, d: number): number => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : d;
-};
-const SECONDS = arg('--seconds', 2);
-const RUNS = arg('--runs', 15);
+const SECONDS = numberArg('--seconds', 2);
+const RUNS = numberArg('--runs', 15);
 
 async function rate(f: () => Promise<unknown>): Promise<number> {
   const end = performance.now() + SECONDS * 1000;

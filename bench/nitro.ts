@@ -18,9 +18,9 @@ import { ecdsaDerToRaw, parseCertificate, subtle, toBase64 } from '../src/core/i
 import { parseNitroDocument, sigStructure } from '../src/evidence/nitro/index.ts';
 import { verifyNitro } from '../src/verify/nitro/index.ts';
 import { BENCH_FIXTURES_DIR, CORPUS_DIR } from '../test/support/corpus.ts';
+import { numberArg } from './support.ts';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
+const SECONDS = numberArg('--seconds', 2);
 
 interface Fixture {
   name: string;

@@ -11,9 +11,9 @@ import { fromHex, parseCertificates, subtle } from '../src/core/index.ts';
 import { parseNvidiaReport } from '../src/evidence/nvidia/index.ts';
 import { verifyNvidia } from '../src/verify/nvidia/index.ts';
 import { corpusFile, corpusText } from '../test/support/corpus.ts';
+import { numberArg } from './support.ts';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
+const SECONDS = numberArg('--seconds', 2);
 
 const raw = corpusFile('nvidia/hopper/hopperAttestationReport.hex.txt');
 const chain = parseCertificates(corpusText('nvidia/hopper/hopper_cert_chain_case1_valid.pem'));

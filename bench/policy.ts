@@ -11,9 +11,9 @@
 import { appraise, issueEar, MemoryReferenceValueStore, parsePolicy, signerFromJwk, verifyEarToken, type AppraisalResult } from '../src/policy/index.ts';
 import { HOST_DATA, SNP_MEASUREMENT, snpClaims } from '../src/policy/test-support/claims.ts';
 import { exportJWK, generateKeyPair } from 'jose';
+import { numberArg } from './support.ts';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
+const SECONDS = numberArg('--seconds', 2);
 
 async function rate(name: string, fn: () => Promise<unknown>): Promise<number> {
   for (let i = 0; i < 50; i++) await fn();

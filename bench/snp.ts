@@ -18,9 +18,9 @@ import { snpSignatureToRaw } from '../src/evidence/snp/index.ts';
 import { snpPlatform } from '../src/verify/snp/index.ts';
 import type { VerifyContext } from '../src/verify/index.ts';
 import { BENCH_FIXTURES_DIR, CORPUS_DIR } from '../test/support/corpus.ts';
+import { numberArg } from './support.ts';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
+const SECONDS = numberArg('--seconds', 2);
 
 interface Fixture {
   name: string;

@@ -16,13 +16,10 @@ import { randomBytes } from 'node:crypto';
 import { generateMasterKey, localMasterKey, openStore, type Store } from '../src/store/index.ts';
 import { Envelope, aadFor, gcmOpen, gcmSeal } from '../src/store/envelope.ts';
 import { createTempPgDatabase, testPgUrl } from '../src/store/test-support/pg.ts';
+import { numberArg } from './support.ts';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const SECONDS = arg('--seconds', 2);
-const CONCURRENCY = arg('--concurrency', 16);
+const SECONDS = numberArg('--seconds', 2);
+const CONCURRENCY = numberArg('--concurrency', 16);
 
 async function rate(label: string, concurrency: number, op: (i: number) => Promise<void>): Promise<number> {
   const end = performance.now() + SECONDS * 1000;

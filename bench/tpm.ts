@@ -12,9 +12,9 @@ import { parseEventLog, replayEventLog } from '../src/evidence/eventlog/index.ts
 import { parseTpmEvidence, tpmPublicToJwk } from '../src/evidence/tpm/index.ts';
 import { tpmPlatform } from '../src/verify/tpm/index.ts';
 import { corpusFile } from '../test/support/corpus.ts';
+import { numberArg } from './support.ts';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
+const SECONDS = numberArg('--seconds', 2);
 
 async function rate(name: string, f: () => Promise<unknown>): Promise<number> {
   for (let i = 0; i < 5; i++) await f();
