@@ -4,7 +4,7 @@
  * what its key may grant, decides what it may do; `admin` may do everything.
  */
 import { readFile } from 'node:fs/promises';
-import { decodeProtectedHeader, importJWK, importSPKI, jwtVerify, type CryptoKey as JoseKey, type JWK } from 'jose';
+import { decodeProtectedHeader, importJWK, importSPKI, jwtVerify, SignJWT, type CryptoKey as JoseKey, type JWK } from 'jose';
 import { AttestError, ErrorCode } from '../core/index.ts';
 import type { AdminRole, KbsConfig } from './config.ts';
 import { problems } from './problems.ts';
@@ -114,6 +114,26 @@ export class AdminAuthenticator {
     }
     throw problems.unauthenticated('admin token invalid: bad signature, unknown key, expired, or wrong audience/issuer');
   }
+}
+
+/**
+ * Mints an admin token in the form `authorize` checks: `roles`, `sub`, `iat`, `exp` (and `aud`/`iss`
+ * when the KBS is configured to require them), header `kid` when the key has one.
+ */
+export async function signAdminToken(
+  key: JoseKey,
+  alg: 'EdDSA' | 'ES256',
+  o: { roles: readonly string[]; subject: string; lifetimeSeconds: number; now?: Date; kid?: string; audience?: string; issuer?: string },
+): Promise<string> {
+  const iat = Math.floor((o.now ?? new Date()).getTime() / 1000);
+  let jwt = new SignJWT({ roles: [...o.roles] })
+    .setProtectedHeader({ alg, ...(o.kid ? { kid: o.kid } : {}), typ: 'JWT' })
+    .setSubject(o.subject)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + o.lifetimeSeconds);
+  if (o.audience) jwt = jwt.setAudience(o.audience);
+  if (o.issuer) jwt = jwt.setIssuer(o.issuer);
+  return jwt.sign(key);
 }
 
 /** 'admin' implies every role; 'reader' is implied by every writer and by 'auditor'. */

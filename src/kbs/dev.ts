@@ -6,10 +6,11 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { loadOrCreateSimKey } from '../attester/index.ts';
 import type { Store } from '../store/index.ts';
 import { simKeyThumbprint } from '../verify/sim/index.ts';
+import { signAdminToken } from './admin-auth.ts';
 
 export const DEV_SIM_POLICY = `# DEVELOPMENT ONLY: accepts the software-simulated TEE (no hardware protection).
 version: 1
@@ -60,12 +61,7 @@ export async function prepareDev(dir: string, now = new Date()): Promise<DevSetu
     // The private key exists only long enough to sign the dev token; it is never written.
     const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     pub = { ...(await exportJWK(publicKey)), kid: 'dev-admin' };
-    token = await new SignJWT({ roles: ['admin'] })
-      .setProtectedHeader({ alg: 'EdDSA', kid: 'dev-admin', typ: 'JWT' })
-      .setSubject('dev-admin')
-      .setIssuedAt(Math.floor(now.getTime() / 1000))
-      .setExpirationTime(Math.floor(now.getTime() / 1000) + TOKEN_DAYS * 86_400)
-      .sign(privateKey);
+    token = await signAdminToken(privateKey, 'EdDSA', { roles: ['admin'], subject: 'dev-admin', kid: 'dev-admin', lifetimeSeconds: TOKEN_DAYS * 86_400, now });
     await writeFile(pubFile, `${JSON.stringify(pub)}\n`, { mode: 0o600 });
     await writeFile(tokFile, `${token}\n`, { mode: 0o600 });
     created = true;

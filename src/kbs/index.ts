@@ -8,7 +8,7 @@ import { createPolicyEngine } from './policy-engine.ts';
 import { createKbsServer, type KbsServer, type KbsServerOptions } from './server.ts';
 
 export { ADMIN_ROUTES } from './admin-routes.ts';
-export { AdminAuthenticator, grants, loadAdminKeys, type AdminPrincipal } from './admin-auth.ts';
+export { AdminAuthenticator, grants, loadAdminKeys, signAdminToken, type AdminPrincipal } from './admin-auth.ts';
 export { ADMIN_ROLES, KbsConfigSchema, loadConfig, validateConfig, type AdminRole, type KbsConfig, type KbsConfigInput } from './config.ts';
 export { DEV_RESOURCE_POLICY, DEV_SIM_POLICY, prepareDev, seedDevPolicies, type DevSetup } from './dev.ts';
 export type { AppraisalOutcome, AttestationEngine, EarStatus, TokenFacts } from './engine.ts';
