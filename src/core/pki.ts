@@ -184,12 +184,29 @@ export async function verifyCrl(crl: X509Crl, issuer: X509Certificate, at: Date,
   }
 }
 
+/** Per-CRL index: normalised serial → revocation date (first entry wins). CRLs are immutable. */
+const revokedIndex = new WeakMap<X509Crl, Map<string, string>>();
+
+/**
+ * The normalised serials a CRL revokes, with their revocation dates (ISO). Built once per CRL
+ * object: PCK CA CRLs hold hundreds of entries and are consulted several times per verification.
+ */
+export function revokedSerials(crl: X509Crl): ReadonlyMap<string, string> {
+  let idx = revokedIndex.get(crl);
+  if (!idx) {
+    idx = new Map();
+    for (const e of crl.entries) {
+      const k = normalizeSerial(e.serialNumber);
+      if (!idx.has(k)) idx.set(k, iso(e.revocationDate));
+    }
+    revokedIndex.set(crl, idx);
+  }
+  return idx;
+}
+
 /** Throws CertificateRevoked when `cert`'s serial is listed in the (already verified) CRL. */
 export function assertNotRevoked(crl: X509Crl, cert: X509Certificate, role: string): void {
   const serial = normalizeSerial(cert.serialNumber);
-  for (const entry of crl.entries) {
-    if (normalizeSerial(entry.serialNumber) === serial) {
-      throw new CertificateRevoked(role, serial, crl.issuer, iso(entry.revocationDate));
-    }
-  }
+  const at = revokedSerials(crl).get(serial);
+  if (at !== undefined) throw new CertificateRevoked(role, serial, crl.issuer, at);
 }

@@ -18,7 +18,7 @@ import {
   describe,
   fingerprint,
   iso,
-  normalizeSerial,
+  revokedSerials,
   subtle,
   utf8,
   verifyIssuedBy,
@@ -36,11 +36,9 @@ import type { CrlCandidate, SignedJsonCandidate } from '../../collateral/intel/i
  */
 const jsonSigMemo = new WeakMap<SignedJsonCandidate, WeakMap<X509Certificate, { text: string; signature: Uint8Array; ok: boolean }>>();
 const crlSigMemo = new WeakMap<X509Crl, Map<string, boolean>>();
-const crlSerials = new WeakMap<X509Crl, Map<string, string>>();
 const keyMemo = new WeakMap<X509Certificate, CryptoKey>();
 const subjectMemo = new WeakMap<X509Certificate, string>();
 const issuerMemo = new WeakMap<X509Certificate | X509Crl, string>();
-const serialMemo = new WeakMap<X509Certificate, string>();
 const fpMemo = new WeakMap<X509Certificate | X509Crl, string>();
 const linkMemo = new WeakMap<X509Certificate, Map<string, ChainLink>>();
 const isoMemo = new WeakMap<Date, { t: number; s: string }>();
@@ -54,12 +52,6 @@ export function subjectOf(c: X509Certificate): string {
 export function issuerOf(c: X509Certificate | X509Crl): string {
   let s = issuerMemo.get(c);
   if (s === undefined) issuerMemo.set(c, (s = c.issuer));
-  return s;
-}
-/** The certificate's serial, normalised for CRL lookups. */
-export function serialOf(c: X509Certificate): string {
-  let s = serialMemo.get(c);
-  if (s === undefined) serialMemo.set(c, (s = normalizeSerial(c.serialNumber)));
   return s;
 }
 /** core `fingerprint` without an await once known (the DER of a parsed object does not change). */
@@ -290,21 +282,7 @@ export async function chooseCrl(cands: CrlCandidate[], issuer: X509Certificate, 
   throw firstErr!;
 }
 
-/** Revocation lookup with a per-CRL serial index (CRLs of PCK CAs hold hundreds of entries). */
+/** Distinct serials a CRL revokes (core's per-CRL index). */
 export function crlEntryCount(crl: X509Crl): number {
-  return serialIndex(crl).size;
-}
-
-function serialIndex(crl: X509Crl): Map<string, string> {
-  let idx = crlSerials.get(crl);
-  if (!idx) {
-    idx = new Map();
-    for (const e of crl.entries) idx.set(normalizeSerial(e.serialNumber), iso(e.revocationDate));
-    crlSerials.set(crl, idx);
-  }
-  return idx;
-}
-
-export function revokedAt(crl: X509Crl, cert: X509Certificate): string | undefined {
-  return serialIndex(crl).get(serialOf(cert));
+  return revokedSerials(crl).size;
 }

@@ -8,7 +8,7 @@
 import {
   AttestError,
   CertificateInvalid,
-  CertificateRevoked,
+  assertNotRevoked,
   CollateralExpired,
   CollateralInvalid,
   CollateralUnavailable,
@@ -56,7 +56,7 @@ import type { EventLog } from '../../evidence/eventlog/index.ts';
 import { checkBinding, rootFingerprints } from '../binding.ts';
 import { parseCcel, replayCcel } from './ccel.ts';
 import type { Verified, VerifyContext } from '../types.ts';
-import { chooseCrl, chooseSignedJson, crlEntryCount, describeMemo, fingerprintOf, isoOf, issuerOf, publicKeyOf, revokedAt, subjectOf, verifyPinnedChain, type ChosenCrl } from './select.ts';
+import { chooseCrl, chooseSignedJson, crlEntryCount, describeMemo, fingerprintOf, isoOf, issuerOf, publicKeyOf, subjectOf, verifyPinnedChain, type ChosenCrl } from './select.ts';
 import { convergeStatus, matchPlatformTcb, matchQeTcb, matchTdxModule, type LevelMatch, type ModuleMatch } from './tcb.ts';
 
 export type DcapPlatform = 'tdx' | 'sgx';
@@ -373,22 +373,18 @@ async function appraise(stage: Stage): Promise<Verified> {
   });
   if (rootCrl) {
     // dcap-qvl step 1: the root itself must not be listed, then the PCK CA.
-    const rootAt = revokedAt(rootCrl.crl, root);
-    if (rootAt) throw new CertificateRevoked('root', root.serialNumber, issuerOf(rootCrl.crl), rootAt);
-    const at = revokedAt(rootCrl.crl, pckCa);
-    if (at) throw new CertificateRevoked('pck-ca', pckCa.serialNumber, issuerOf(rootCrl.crl), at);
+    assertNotRevoked(rootCrl.crl, root, 'root');
+    assertNotRevoked(rootCrl.crl, pckCa, 'pck-ca');
   }
   const pckCrl = await crlChoice(pckCa, `PCK ${caKind} CA CRL`, async () => {
     const got = await fetchPckCrl(caKind, policy!, pcsBase);
     crls.push({ crl: got.crl, source: got.source });
   });
   if (pckCrl) {
-    const at = revokedAt(pckCrl.crl, leaf);
-    if (at) throw new CertificateRevoked('pck-leaf', leaf.serialNumber, issuerOf(pckCrl.crl), at);
+    assertNotRevoked(pckCrl.crl, leaf, 'pck-leaf');
   }
   const signerCheck = (signer: X509Certificate): void => {
-    const at = rootCrl ? revokedAt(rootCrl.crl, signer) : undefined;
-    if (at) throw new CertificateRevoked('tcb-signer', signer.serialNumber, issuerOf(rootCrl!.crl), at);
+    if (rootCrl) assertNotRevoked(rootCrl.crl, signer, 'tcb-signer');
   };
 
   // 6b. TCB Info for this FMSPC.
