@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { randomBytes } from '../core/index.ts';
 import { openStore } from '../store/index.ts';
-import { AdminAuthenticator, grants, loadAdminKeys } from './admin-auth.ts';
+import { AdminAuthenticator, grants, loadAdminKeys, signAdminToken } from './admin-auth.ts';
 import { loadConfig, validateConfig } from './config.ts';
 import { globMatches, isValidGlob } from './glob.ts';
 import { redactExpected } from './policy-engine.ts';
@@ -85,6 +85,17 @@ test('config: defaults, env overrides, validation errors name the field', async 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('signAdminToken mints what authorize accepts, audience and issuer included; expired tokens are refused', async () => {
+  const k = await generateKeyPair('ES256', { extractable: true });
+  const keys = await loadAdminKeys([{ jwk: (await exportJWK(k.publicKey)) as Record<string, unknown>, roles: ['admin'], kid: 'ops' }]);
+  const auth = new AdminAuthenticator(keys, { audience: 'kbs.example', issuer: 'ops-ca' });
+  const mint = (o: { lifetimeSeconds: number; now?: Date; audience?: string }) =>
+    signAdminToken(k.privateKey, 'ES256', { roles: ['resource-writer'], subject: 'alice', kid: 'ops', issuer: 'ops-ca', audience: 'kbs.example', ...o });
+  assert.deepEqual(await auth.authorize(`Bearer ${await mint({ lifetimeSeconds: 600 })}`, 'resource-writer'), { subject: 'alice', roles: ['resource-writer'], kid: 'ops' });
+  await assert.rejects(auth.authorize(`Bearer ${await mint({ lifetimeSeconds: 600, audience: 'other' })}`, 'reader'), (e: unknown) => e instanceof HttpProblem && e.status === 401);
+  await assert.rejects(auth.authorize(`Bearer ${await mint({ lifetimeSeconds: 60, now: new Date(Date.now() - 3_600_000) })}`, 'reader'), (e: unknown) => e instanceof HttpProblem && e.status === 401);
 });
 
 test('admin tokens: Ed25519 and ES256 keys, roles cut to what the key may grant, expiry, wrong key', async () => {
