@@ -5,6 +5,7 @@ import { AttestError, fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../core
 import { encodeBundle, openModule, packageKeep, parseBundle, parseWorkloadKey, verifyBundle, type KeepBundle } from './bundle.ts';
 import { generateTenantKey, loadTenantKey, tenantThumbprint, type TenantAlg } from './tenant-key.ts';
 import { exampleModule } from './test-support/examples.ts';
+import { hasCode } from '../../test/support/errors.ts';
 
 const manifest = { name: 'hello', version: '1', args: ['API_TOKEN'], env: { GREETING: 'hi' }, secrets: { API_TOKEN: 'default/hello/token' } };
 const mod = exampleModule('spin');
@@ -61,7 +62,7 @@ test('bundle tampering is refused with a code', async () => {
     await assert.rejects(async () => {
       const v = await verifyBundle(reencode(b), [t.thumbprint]);
       await openModule(v, workloadKey);
-    }, (e: Error & { code?: string }) => e.code === code, what);
+    }, hasCode(code), what);
   }
 });
 

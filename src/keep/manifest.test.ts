@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keepResourcePaths, parseKeepToml, preopenDirs, validateManifest } from './manifest.ts';
+import { hasCode } from '../../test/support/errors.ts';
 
 const FULL = `
 name = "hello"
@@ -72,7 +73,7 @@ const BAD: [string, string][] = [
 ];
 for (const [what, text] of BAD) {
   test(`keep.toml rejected: ${what}`, () => {
-    assert.throws(() => parseKeepToml(text), (e: Error & { code?: string }) => e.code === 'ERR_CONFIG_INVALID');
+    assert.throws(() => parseKeepToml(text), hasCode('ERR_CONFIG_INVALID'));
   });
 }
 

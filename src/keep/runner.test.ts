@@ -75,7 +75,11 @@ test('runner: a refused memory.grow far below the ceiling is still detected exac
 test('runner: time limit → worker terminated, ERR_LIMIT_EXCEEDED (timeout_s), output streamed before', async () => {
   let out = '';
   const t0 = Date.now();
-  await assert.rejects(runWasm({ module: exampleModule('spin'), args: ['spin'], env: {}, files: new Map(), limits: { memoryMb: 4, timeoutS: 1 }, stdout: (b) => { out += fromUtf8(b); } }), (e: Error & { code?: string; details?: Record<string, unknown> }) => e.code === 'ERR_LIMIT_EXCEEDED' && e.details?.limit === 'timeout_s');
+  await assert.rejects(runWasm({ module: exampleModule('spin'), args: ['spin'], env: {}, files: new Map(), limits: { memoryMb: 4, timeoutS: 1 }, stdout: (b) => { out += fromUtf8(b); } }), (e: Error & { code?: string; details?: Record<string, unknown> }) => {
+    assert.equal(e.code, 'ERR_LIMIT_EXCEEDED', e.message);
+    assert.equal(e.details?.limit, 'timeout_s');
+    return true;
+  });
   assert.ok(Date.now() - t0 < 15_000, "terminated promptly after the 1 s limit");
   assert.equal(out, 'spinning\n');
 });
