@@ -1,4 +1,4 @@
-import { BindingMismatch, bytesEqual, isAllZero, toHex } from '../core/index.ts';
+import { BindingMismatch, bytesEqual, isAllZero, normalizeFingerprint, toHex } from '../core/index.ts';
 
 /**
  * Compares an expected value with a fixed-size evidence field: equal length must match exactly;
@@ -16,7 +16,7 @@ export function checkBinding(field: string, expected: Uint8Array | undefined, ac
 }
 
 export function rootFingerprints(pinned: readonly string[], ctxExtra: Partial<Record<string, string[]>> | undefined, family: string): Set<string> {
-  const s = new Set(pinned.map((f) => f.replace(/[:\s]/g, '').toLowerCase()));
-  for (const f of ctxExtra?.[family] ?? []) s.add(f.replace(/[:\s]/g, '').toLowerCase());
+  const s = new Set(pinned.map(normalizeFingerprint));
+  for (const f of ctxExtra?.[family] ?? []) s.add(normalizeFingerprint(f));
   return s;
 }
