@@ -9,6 +9,7 @@ import { chmod, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { AttestError, ErrorCode } from '../core/errors.ts';
+import { fromBase64, fromHex } from '../core/encoding.ts';
 import type { MasterKeyProvider, StoreLogger } from './types.ts';
 
 export const MASTER_KEY_ENV = 'TEATASTER_MASTER_KEY';
@@ -61,9 +62,15 @@ export function toMasterKeyProvider(k: Uint8Array | MasterKeyProvider): MasterKe
 export function parseMasterKey(material: Uint8Array | string, where: string): Uint8Array {
   if (typeof material !== 'string' && material.length === 32) return new Uint8Array(material);
   const text = (typeof material === 'string' ? material : Buffer.from(material).toString('utf8')).replace(/\s+/g, '');
-  let key: Buffer | undefined;
-  if (/^[0-9a-fA-F]{64}$/.test(text)) key = Buffer.from(text, 'hex');
-  else if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) key = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  let key: Uint8Array | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(text)) key = fromHex(text);
+  else if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) {
+    try {
+      key = fromBase64(text);
+    } catch {
+      key = undefined;
+    }
+  }
   if (!key || key.length !== 32) {
     throw configError(`${where}: master key must be 32 bytes (raw, base64 or hex), got ${key ? `${key.length} bytes` : 'unparseable text'}`, { where });
   }

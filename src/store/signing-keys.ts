@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import { AttestError, ErrorCode } from '../core/errors.ts';
+import { bytesEqual } from '../core/encoding.ts';
 import { affected, type RepoContext } from './context.ts';
 import { aadFor } from './envelope.ts';
 import type { SigningKeysTable } from './schema.ts';
@@ -27,10 +28,6 @@ interface Decrypted {
  */
 const decrypted = new WeakMap<object, Map<string, Decrypted>>();
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
-}
-
 export function signingKeyRepository(ctx: RepoContext): SigningKeyRepository {
   const { db, codec, envelope } = ctx;
   let cache = decrypted.get(envelope);
@@ -40,7 +37,7 @@ export function signingKeyRepository(ctx: RepoContext): SigningKeyRepository {
   async function privateJson(r: Selectable<SigningKeysTable>): Promise<string> {
     const sealed = { ciphertext: codec.fromBytes(r.private_ct), wrappedKey: codec.fromBytes(r.wrapped_key), keyId: r.key_id };
     const hit = byKid.get(r.kid);
-    if (hit && hit.keyId === sealed.keyId && sameBytes(hit.ciphertext, sealed.ciphertext) && sameBytes(hit.wrappedKey, sealed.wrappedKey)) return hit.privateJson;
+    if (hit && hit.keyId === sealed.keyId && bytesEqual(hit.ciphertext, sealed.ciphertext) && bytesEqual(hit.wrappedKey, sealed.wrappedKey)) return hit.privateJson;
     const json = new TextDecoder().decode(await envelope.open(sealed, signingKeyAad(r.kid), `signing key ${r.kid}`));
     byKid.set(r.kid, { ciphertext: new Uint8Array(sealed.ciphertext), wrappedKey: new Uint8Array(sealed.wrappedKey), keyId: sealed.keyId, privateJson: json });
     return json;
