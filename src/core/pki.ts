@@ -172,13 +172,19 @@ export function normalizeSerial(serial: string): string {
  */
 export async function verifyCrl(crl: X509Crl, issuer: X509Certificate, at: Date, what: string): Promise<void> {
   if (crl.issuer !== issuer.subject) throw new CollateralInvalid(what, `issued by "${crl.issuer}", expected "${issuer.subject}"`);
-  let ok: boolean;
-  try {
-    ok = await crl.verify({ publicKey: issuer.publicKey });
-  } catch (e) {
-    throw new CollateralInvalid(what, `signature cannot be checked: ${(e as Error).message}`);
+  // Signatures are memoised like certificate links (same DER pair, same answer); the window is not.
+  const key = `crl:${await fingerprint(crl)}<${await fingerprint(issuer)}`;
+  if (!linkCache.has(key)) {
+    let ok: boolean;
+    try {
+      ok = await crl.verify({ publicKey: issuer.publicKey });
+    } catch (e) {
+      throw new CollateralInvalid(what, `signature cannot be checked: ${(e as Error).message}`);
+    }
+    if (!ok) throw new CollateralInvalid(what, `signature by "${issuer.subject}" does not verify`);
+    if (linkCache.size >= LINK_CACHE_MAX) linkCache.clear();
+    linkCache.set(key, true);
   }
-  if (!ok) throw new CollateralInvalid(what, `signature by "${issuer.subject}" does not verify`);
   if (at < crl.thisUpdate || (crl.nextUpdate && at > crl.nextUpdate)) {
     throw new CollateralExpired(what, iso(crl.thisUpdate), crl.nextUpdate ? iso(crl.nextUpdate) : undefined, iso(at));
   }

@@ -308,7 +308,7 @@ export async function verifySnp(e: SnpEvidence, ctx: VerifyContext): Promise<Ver
   }
   for (const crl of crls) {
     try {
-      await verifyCrlCached(crl, ark, at, `AMD CRL (${product})`);
+      await verifyCrl(crl, ark, at, `AMD CRL (${product})`);
     } catch (err) {
       if (!(err instanceof CollateralExpired) || !ctx.options?.allowExpiredCollateral) throw err;
       warnings.push(`${err.message} (accepted: allowExpiredCollateral)`);
@@ -411,22 +411,6 @@ async function verifyChainCached(leaf: X509Certificate, inter: X509Certificate, 
   const t = at.getTime();
   for (const [cert, nb, na, role] of hit.windows) if (t < nb || t > na) checkValidity(cert, at, role);
   return hit.links.map((l) => ({ ...l }));
-}
-
-const crlCache = new Map<string, true>();
-
-/** verifyCrl with the (time-independent) signature check memoised per (CRL, ARK). */
-async function verifyCrlCached(crl: X509Crl, ark: X509Certificate, at: Date, what: string): Promise<void> {
-  const key = `${await fingerprint(crl)}<${await fingerprint(ark)}`;
-  if (!crlCache.has(key)) {
-    await verifyCrl(crl, ark, at, what);
-    if (crlCache.size >= CHAIN_CACHE_MAX) crlCache.clear();
-    crlCache.set(key, true);
-    return;
-  }
-  if (at < crl.thisUpdate || (crl.nextUpdate && at > crl.nextUpdate)) {
-    throw new CollateralExpired(what, iso(crl.thisUpdate), crl.nextUpdate ? iso(crl.nextUpdate) : undefined, iso(at));
-  }
 }
 
 /** Among self-issued certificates named `subject`, prefers a pinned one (several may be supplied). */
