@@ -12,9 +12,27 @@ export async function readInput(path: string, what = 'file'): Promise<Uint8Array
   }
 }
 
-/** A text file (or `-` for stdin), decoded as UTF-8 (invalid sequences become U+FFFD, as `readFile(…, 'utf8')`). */
+/** A text file (or `-` for stdin), strictly UTF-8: invalid sequences are a usage error, not U+FFFD. */
 export async function readText(path: string, what = 'file'): Promise<string> {
-  return fromUtf8(await readInput(path, what), false);
+  const bytes = await readInput(path, what);
+  try {
+    return fromUtf8(bytes);
+  } catch {
+    throw new UsageError(`${what} ${path} is not UTF-8 text`);
+  }
+}
+
+/** A JSON object file (or `-`); unreadable or not JSON is a usage error. */
+export async function readJson(path: string, what = 'file'): Promise<Record<string, unknown>> {
+  const text = await readText(path, what);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${what} ${path} is not JSON: ${(e as Error).message}`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`${what} ${path} is not a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 /** `--at <ISO-8601>`: the verification time; now when absent. */

@@ -12,22 +12,18 @@
 import { rm, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { adminToken } from './kbs.ts';
-import { isAttestError, fromUtf8 } from '../../core/index.ts';
+import { isAttestError } from '../../core/index.ts';
 import { selectAttester, TEE_CHOICES, type TeeChoice } from '../../attester/index.ts';
 import {
   bundleSignerJwk, deployKeep, encodeBundle, generateTenantKey, loadTenantKey, packageKeep, parseBundle, parseKeepRef, parseKeepToml, releasePolicy, runKeep, tenantThumbprint, verifyBundle,
   TENANT_ALGS, type MeasurementRequirement, type TenantAlg,
 } from '../../keep/index.ts';
 import { UsageError } from '../exit.ts';
-import { readInput, writeErr, writeOut } from '../io.ts';
+import { readInput, readJson, readText, writeErr, writeOut } from '../io.ts';
 
 export const KEEP_REFUSED_EXIT = 125;
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
-
-async function readText(path: string, what: string): Promise<string> {
-  return fromUtf8(await readInput(path, what));
-}
 
 /** Creates the file afresh with mode 0600 (an existing file's wider mode is not inherited). */
 async function writeSecretFile(path: string, text: string): Promise<void> {
@@ -128,7 +124,7 @@ export function registerKeep(program: Command): void {
       }
       let tenantJwk: string;
       if (opts.tenantKey) {
-        const t = JSON.parse(await readText(opts.tenantKey, 'tenant key')) as Record<string, unknown>;
+        const t = await readJson(opts.tenantKey, 'tenant key');
         const { d: _d, ...pub } = t;
         tenantJwk = JSON.stringify(pub);
       } else {

@@ -15,7 +15,7 @@ import { TPM_TRUST_FORMAT } from '../../collateral/tpm/index.ts';
 import { finishActivation, startActivation, type ActivationState } from '../../verify/tpm/index.ts';
 import { activateCredential, collectTpmEvidence, describeKeys, openTpm, type AkKind, type TpmAttesterOptions } from '../../attester/tpm/index.ts';
 import { UsageError } from '../exit.ts';
-import { parseTrustRoots, readCollateralPaths, readInput, writeOut } from '../io.ts';
+import { parseTrustRoots, readCollateralPaths, readJson, writeOut } from '../io.ts';
 
 interface Conn {
   tcp?: string;
@@ -45,15 +45,6 @@ async function withClient<T>(o: Conn, f: (c: Awaited<ReturnType<typeof openTpm>>
     return await f(c, opts);
   } finally {
     await c.transport.close();
-  }
-}
-
-async function readJson(path: string, what: string): Promise<Record<string, unknown>> {
-  try {
-    return JSON.parse(fromUtf8(await readInput(path, what))) as Record<string, unknown>;
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`${what} ${path} is not JSON: ${(e as Error).message}`);
   }
 }
 
