@@ -3,7 +3,7 @@
  * (https://teataster.dev/problems/<slug>) and the AttestError code beside them. Bodies carry what
  * failed in words, never secret values or reference values.
  */
-import { AttestError, ErrorCode, type Violation } from '../core/index.ts';
+import { AttestError, ErrorCode, isAttestError, type Violation } from '../core/index.ts';
 import { PROBLEM_BASE, type Problem } from '../protocol/index.ts';
 
 export class HttpProblem extends Error {
@@ -83,4 +83,15 @@ export function fromAttestError(e: AttestError): HttpProblem {
     default:
       return new HttpProblem(401, slug, 'Attestation failed', e.message, e.code);
   }
+}
+
+/**
+ * Any thrown value as the problem the client sees: an HttpProblem as it is, an AttestError through
+ * fromAttestError, anything else a bare 500 (`unexpected`: the caller must log it, the client gets
+ * no details).
+ */
+export function problemOf(e: unknown): { problem: HttpProblem; unexpected: boolean } {
+  if (e instanceof HttpProblem) return { problem: e, unexpected: false };
+  if (isAttestError(e)) return { problem: fromAttestError(e), unexpected: false };
+  return { problem: problems.internal(), unexpected: true };
 }

@@ -35,7 +35,7 @@ import type { AttestationEngine, EarStatus } from './engine.ts';
 import { deviceReportDataSync, encryptResponseNode, jwtPayload, reportDataSync } from './node-crypto.ts';
 import { createMetrics, type KbsMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
-import { fromAttestError, HttpProblem, policyDenied, problems } from './problems.ts';
+import { HttpProblem, policyDenied, problemOf, problems } from './problems.ts';
 import { compileResourcePolicy, evaluateResourcePolicies, type CompiledResourcePolicy } from './resource-policy.ts';
 import { resolveWebhooks, WebhookDispatcher } from './webhooks.ts';
 
@@ -214,17 +214,13 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body: Buffer, done) => done(null, body));
 
   app.setErrorHandler((err: unknown, req, reply) => {
-    let p: HttpProblem;
-    if (err instanceof HttpProblem) p = err;
-    else if (isAttestError(err)) p = fromAttestError(err);
-    else {
+    const mapped = problemOf(err);
+    let p = mapped.problem;
+    if (mapped.unexpected) {
       const fe = err as { statusCode?: number; code?: string; message?: string };
       if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') p = problems.tooLarge('request body exceeds the configured limit');
       else if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) p = problems.badRequest(fe.message ?? 'bad request');
-      else {
-        req.log.error({ err }, 'unhandled error');
-        p = problems.internal();
-      }
+      else req.log.error({ err }, 'unhandled error');
     }
     if (p.status >= 500) req.log.error({ code: p.code, detail: p.message }, 'request failed');
     void reply.code(p.status).type('application/problem+json').send(p.toProblem(req.url.split('?')[0]));
@@ -350,10 +346,10 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
     try {
       verified = await verifyEvidence(bytes, ctx, platform);
     } catch (e) {
-      const p = isAttestError(e) ? fromAttestError(e) : problems.internal();
-      if (!isAttestError(e)) req.log.error({ err: e }, 'verifier crashed');
+      const { problem: p, unexpected } = problemOf(e);
+      if (unexpected) req.log.error({ err: e }, 'verifier crashed');
       metrics.verdicts.inc({ platform, status: 'invalid' });
-      return refuse(p, platform, { evidenceDigest, error: isAttestError(e) ? e.code : 'ERR_INTERNAL' });
+      return refuse(p, platform, { evidenceDigest, error: p.code });
     }
     // Additional (device) evidence, Trustee style: a JSON map tee → evidence, each bound to
     // H(JCS({tee-pubkey, nonce})) and verified by its platform; unknown devices are refused.
@@ -376,7 +372,8 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
           devices.push({ tee, platform: dp, warnings: v.warnings });
         }
       } catch (e) {
-        const p = e instanceof HttpProblem ? e : isAttestError(e) ? fromAttestError(e) : problems.internal();
+        const { problem: p, unexpected } = problemOf(e);
+        if (unexpected) req.log.error({ err: e }, 'additional-evidence verification crashed');
         metrics.verdicts.inc({ platform, status: 'invalid' });
         return refuse(p, platform, { evidenceDigest, additionalEvidence: true, error: p.code });
       }
@@ -386,8 +383,10 @@ export async function createKbsServer(opts: KbsServerOptions): Promise<KbsServer
       try {
         checkInitData(initData.body, verified);
       } catch (e) {
+        const { problem: p, unexpected } = problemOf(e);
+        if (unexpected) req.log.error({ err: e }, 'init-data check crashed');
         metrics.verdicts.inc({ platform, status: 'invalid' });
-        return refuse(isAttestError(e) ? fromAttestError(e) : problems.internal(), platform, { evidenceDigest, error: isAttestError(e) ? e.code : 'ERR_INTERNAL' });
+        return refuse(p, platform, { evidenceDigest, error: p.code });
       }
     }
     const policyRec = (await store.attestationPolicies.get(platform)) ?? (await store.attestationPolicies.get('default'));
