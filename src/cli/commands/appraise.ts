@@ -9,7 +9,7 @@
  * Exit: 0 affirming, 3 warning, 1 rejected / contraindicated / none, 2 usage or invalid policy.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
@@ -35,7 +35,7 @@ import {
 } from '../../policy/index.ts';
 import type { Store } from '../../store/index.ts';
 import { UsageError } from '../exit.ts';
-import { readText, writeErr, writeOut } from '../io.ts';
+import { readJson, readText, writeErr, writeOut } from '../io.ts';
 import { renderFailure, renderVerified } from '../render.ts';
 import { addStoreOptions, openCliStore, type StoreCliOptions } from './policy-store.ts';
 import { readRefsFile, who } from './refs.ts';
@@ -126,12 +126,7 @@ async function loadOrCreateKey(path: string): Promise<EarSigner> {
     }
     writeErr(`teataster: generated EAR signing key ${path} (kid ${kid}); relying parties verify with ${jwksPath}`);
   }
-  let jwk: JWK;
-  try {
-    jwk = JSON.parse(await readFile(path, 'utf8')) as JWK;
-  } catch (e) {
-    throw new UsageError(`cannot read --token-key ${path}: ${(e as Error).message}`);
-  }
+  const jwk = (await readJson(path, '--token-key')) as JWK;
   try {
     return await signerFromJwk(jwk);
   } catch (e) {

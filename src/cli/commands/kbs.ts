@@ -16,7 +16,7 @@ import { ab, AttestError, ErrorCode, pemBlocks } from '../../core/index.ts';
 import { ADMIN_ROLES, loadConfig, prepareDev, seedDevPolicies, startKbs, type KbsConfig } from '../../kbs/index.ts';
 import { keepCaPlugin } from '../../keep/index.ts';
 import { Exit, UsageError } from '../exit.ts';
-import { readInput, writeErr, writeOut } from '../io.ts';
+import { readInput, readJson, writeErr, writeOut } from '../io.ts';
 
 const DEV_DIR = '.teataster';
 
@@ -218,12 +218,7 @@ export function registerKbs(program: Command): void {
       const m = /^(\d+)\s*([smhd])$/.exec(o.ttl.trim());
       if (!m) throw new UsageError('--ttl must look like 30m, 12h or 7d');
       const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
-      let jwk: JWK;
-      try {
-        jwk = JSON.parse(await readFile(o.key, 'utf8')) as JWK;
-      } catch (e) {
-        throw new UsageError(`cannot read --key ${o.key}: ${(e as Error).message}`);
-      }
+      const jwk = (await readJson(o.key, '--key')) as JWK;
       const alg = jwk.kty === 'OKP' ? 'EdDSA' : jwk.crv === 'P-256' ? 'ES256' : null;
       if (!alg || !jwk.d) throw new UsageError('--key must be a private Ed25519 or P-256 JWK');
       const key = await importJWK(jwk, alg);
