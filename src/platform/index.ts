@@ -46,6 +46,7 @@ export function decodeEvidenceText(bytes: Uint8Array): Uint8Array {
  */
 export async function verifyEvidence(bytes: Uint8Array, ctx: VerifyContext, platform?: PlatformId | string): Promise<Verified> {
   const { platform: p, bytes: input } = resolveEvidence(bytes, platform);
+  assertAcceptsContext(p, ctx);
   return p.verify(p.parse(input), ctx);
 }
 
@@ -63,6 +64,13 @@ export function resolveEvidence(bytes: Uint8Array, platform?: PlatformId | strin
     const decoded = decodeEvidenceText(bytes);
     if (decoded === bytes) throw e;
     return { platform: detectPlatform(decoded), bytes: decoded };
+  }
+}
+
+/** An explicit event log that the platform would ignore is refused, never silently dropped. */
+export function assertAcceptsContext(p: Platform, ctx: VerifyContext): void {
+  if (ctx.eventLog && !p.acceptsEventLog) {
+    throw new UnsupportedPlatform(`an explicit event log (${ctx.eventLog.name}) cannot be checked against ${p.id} evidence; platforms that replay one: ${platforms.filter((x) => x.acceptsEventLog).map((x) => x.id).join(', ')}`);
   }
 }
 

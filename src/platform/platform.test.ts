@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AttestError, ErrorCode, toBase64, toHex } from '../core/index.ts';
-import { decodeEvidenceText, detectPlatform, platforms, resolveEvidence } from './index.ts';
+import { decodeEvidenceText, detectPlatform, platforms, resolveEvidence, verifyEvidence } from './index.ts';
+import { emptyCollateral } from '../collateral/index.ts';
+import { hasCode } from '../../test/support/errors.ts';
 import { corpusAvailable, corpusFile } from '../../test/support/corpus.ts';
 
 const skip = !corpusAvailable() && 'corpus not available';
@@ -40,4 +42,11 @@ test('undetectable text still fails with ERR_UNSUPPORTED_PLATFORM', () => {
   for (const text of ['00'.repeat(40), 'hello world, this is not evidence at all', 'QUJD'.repeat(20)]) {
     assert.throws(() => resolveEvidence(enc(text)), (e: unknown) => e instanceof AttestError && e.code === ErrorCode.UnsupportedPlatform);
   }
+});
+
+test('an explicit event log is refused for platforms that cannot replay it (never silently ignored)', { skip }, async () => {
+  const report = corpusFile('snp/virtee-sev/report_milan.bin');
+  const ctx = { now: new Date('2024-01-01T00:00:00Z'), collateral: emptyCollateral(), offline: true, eventLog: { name: 'ccel.bin', bytes: new Uint8Array(8) } };
+  await assert.rejects(verifyEvidence(report, ctx), hasCode(ErrorCode.UnsupportedPlatform));
+  assert.deepEqual(platforms.filter((p) => p.acceptsEventLog).map((p) => p.id), ['tdx']);
 });

@@ -47,6 +47,11 @@ export interface VerifyContext {
    * operators with their own CA (TPM manufacturers); the CLI exposes it as --trust-root.
    */
   extraRoots?: Partial<Record<string, string[]>>;
+  /**
+   * An explicit event log the evidence must replay to (TDX: a CCEL against RTMR0..2). A mismatch is
+   * a rejection. Only platforms with `acceptsEventLog` use it; verifyEvidence refuses it elsewhere.
+   */
+  eventLog?: { name: string; bytes: Uint8Array };
 }
 
 export interface Verified {
@@ -61,6 +66,8 @@ export interface Platform<E = unknown> {
   id: PlatformId;
   /** One line for `teataster platforms` and help text. */
   description: string;
+  /** Whether verify() uses ctx.eventLog (absent: it would be ignored, so callers must not pass one). */
+  acceptsEventLog?: boolean;
   /** Content sniffing for the CLI; must be cheap and must not throw. */
   detect(bytes: Uint8Array): boolean;
   /** Pure parse; throws EvidenceMalformed / UnsupportedVersion. */

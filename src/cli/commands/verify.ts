@@ -9,8 +9,7 @@
 import type { Command } from 'commander';
 import { classifyCollateral, emptyCollateral } from '../../collateral/index.ts';
 import { AttestError, fromHex, isAttestError, type PlatformId } from '../../core/index.ts';
-import { resolveEvidence } from '../../platform/index.ts';
-import { verifyTdxQuote } from '../../verify/tdx/index.ts';
+import { platforms, resolveEvidence } from '../../platform/index.ts';
 import type { Verified, VerifyContext } from '../../verify/index.ts';
 import { FsCollateralCache } from '../../store/fs-cache.ts';
 import { Exit, UsageError } from '../exit.ts';
@@ -112,8 +111,8 @@ export async function runVerify(file: string, opts: VerifyCliOptions): Promise<V
   try {
     const { platform, bytes: input } = resolveEvidence(bytes, opts.platform as PlatformId | undefined);
     platformId = platform.id;
-    if (eventLog && platform.id !== 'tdx') throw new UsageError(`--event-log applies to TDX quotes (CCEL); ${platform.id} evidence carries its own event log, if any`);
-    const verified = eventLog ? await verifyTdxQuote(input, ctx, { eventLog }) : await platform.verify(platform.parse(input), ctx);
+    if (eventLog && !platform.acceptsEventLog) throw new UsageError(`--event-log does not apply to ${platform.id} evidence (it applies to: ${platforms.filter((p) => p.acceptsEventLog).map((p) => p.id).join(', ')})`);
+    const verified = await platform.verify(platform.parse(input), eventLog ? { ...ctx, eventLog } : ctx);
     const warnings = [...ctx.collateral.problems.map((p) => `collateral: ${p}`), ...verified.warnings];
     return {
       verified: { ...verified, warnings },

@@ -198,11 +198,6 @@ function rememberQeLink(leaf: X509Certificate, link: QeLink): void {
   links.push(link);
 }
 
-export interface DcapExtras {
-  /** TDX: a CCEL event log to replay against RTMR0..2 (else one supplied in ctx.collateral is used). */
-  eventLog?: { name: string; bytes: Uint8Array };
-}
-
 const ccelMemo = new WeakMap<Uint8Array, EventLog | null>();
 
 /** Event logs among the unclassified collateral items (binary, detected by parsing). */
@@ -238,7 +233,7 @@ async function checkEventLogs(logs: { name: string; log: EventLog }[], td: TdRep
   throw firstErr!;
 }
 
-export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform: DcapPlatform, extras: DcapExtras = {}): Promise<Verified> {
+export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform: DcapPlatform): Promise<Verified> {
   const now = ctx.now;
   const opts = ctx.options ?? {};
   const warnings: string[] = [];
@@ -279,7 +274,7 @@ export async function verifyDcapQuote(q: DcapQuote, ctx: VerifyContext, platform
   // 3. Quote signature by the attestation key over header + (descriptor +) body.
   const signatureOk = ecdsaP256Verify(link.key, q.signature.isvSignature, q.signed);
   const badSignature = (): SignatureInvalid => new SignatureInvalid('quote signature (by the attestation key)');
-  const stage: Stage = { q, ctx, platform, extras, now, opts, warnings, isTdx, chain, pins, leaf, pckCa, root, chainLinks, caKind, pck, qe };
+  const stage: Stage = { q, ctx, platform, now, opts, warnings, isTdx, chain, pins, leaf, pckCa, root, chainLinks, caKind, pck, qe };
   if (fetchPolicy(ctx)?.fetcher) {
     // Collateral may be fetched over the network: only for a quote whose signature verified.
     if (!(await signatureOk)) throw badSignature();
@@ -304,7 +299,6 @@ interface Stage {
   q: DcapQuote;
   ctx: VerifyContext;
   platform: DcapPlatform;
-  extras: DcapExtras;
   now: Date;
   opts: NonNullable<VerifyContext['options']>;
   warnings: string[];
@@ -322,7 +316,7 @@ interface Stage {
 
 /** Steps 4–9, after the PCK chain and the QE link: debug, binding, CCEL, collateral, TCB, claims. */
 async function appraise(stage: Stage): Promise<Verified> {
-  const { q, ctx, platform, extras, now, opts, warnings, isTdx, chain, pins, leaf, pckCa, root, chainLinks, caKind, pck, qe } = stage;
+  const { q, ctx, platform, now, opts, warnings, isTdx, chain, pins, leaf, pckCa, root, chainLinks, caKind, pck, qe } = stage;
   // 4. Debug TEEs.
   const body = q.body;
   const debug = body.kind === 'sgx' ? ((body.attributes[0] ?? 0) & SGX_DEBUG_BIT) !== 0 : ((body.tdAttributes[0] ?? 0) & TD_DEBUG_BIT) !== 0;
@@ -336,7 +330,8 @@ async function appraise(stage: Stage): Promise<Verified> {
   // 5b. TDX CCEL replay, when an event log is given or supplied among the collateral.
   let ccel: JsonValue = null;
   if (body.kind !== 'sgx') {
-    const logs = extras.eventLog ? [{ name: extras.eventLog.name, log: parseCcel(extras.eventLog.bytes) }] : suppliedEventLogs(ctx.collateral);
+    // An explicit log (ctx.eventLog, TDX CCEL) must replay; otherwise one found among the collateral.
+    const logs = ctx.eventLog ? [{ name: ctx.eventLog.name, log: parseCcel(ctx.eventLog.bytes) }] : suppliedEventLogs(ctx.collateral);
     if (logs.length > 0) ccel = await checkEventLogs(logs, body, warnings);
   }
 

@@ -4,8 +4,8 @@
  */
 import { UnsupportedVersion } from '../../core/index.ts';
 import { TEE_TYPE_TDX, looksLikeDcapQuote, parseQuote, type DcapQuote } from '../../evidence/dcap/index.ts';
-import type { Platform, Verified, VerifyContext } from '../types.ts';
-import { verifyDcapQuote, type DcapExtras } from '../dcap/index.ts';
+import type { Platform } from '../types.ts';
+import { verifyDcapQuote } from '../dcap/index.ts';
 
 export function parseTdxQuote(bytes: Uint8Array): DcapQuote {
   const q = parseQuote(bytes);
@@ -18,14 +18,8 @@ export const tdxPlatform: Platform<DcapQuote> = {
   description: 'Intel TDX DCAP ECDSA quote v4/v5 (TD 1.0 / TD 1.5), PCK chain to the Intel SGX Root CA, PCS TCB Info + TD_QE Identity',
   detect: (bytes) => looksLikeDcapQuote(bytes)?.teeType === TEE_TYPE_TDX,
   parse: parseTdxQuote,
+  // ctx.eventLog: a CCEL replayed against RTMR0..2 (claims.platformClaims.ccel); without it, an
+  // event log supplied among ctx.collateral (detected by content) is used; with neither, no replay.
+  acceptsEventLog: true,
   verify: (q, ctx) => verifyDcapQuote(q, ctx, 'tdx'),
 };
-
-/**
- * Verifies a TDX quote and replays a CCEL event log against RTMR0..2 (the replayed events land in
- * claims.platformClaims.ccel). Without `eventLog`, an event log supplied among ctx.collateral (a
- * binary TCG log, detected by content) is used; with neither, no replay happens.
- */
-export function verifyTdxQuote(bytes: Uint8Array, ctx: VerifyContext, extras: DcapExtras = {}): Promise<Verified> {
-  return verifyDcapQuote(parseTdxQuote(bytes), ctx, 'tdx', extras);
-}
