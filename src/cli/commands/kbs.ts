@@ -11,9 +11,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { ab, AttestError, ErrorCode, pemBlocks } from '../../core/index.ts';
-import { ADMIN_ROLES, loadConfig, prepareDev, seedDevPolicies, startKbs, type KbsConfig } from '../../kbs/index.ts';
+import { ADMIN_ROLES, loadConfig, signAdminToken, prepareDev, seedDevPolicies, startKbs, type KbsConfig } from '../../kbs/index.ts';
 import { keepCaPlugin } from '../../keep/index.ts';
 import { Exit, UsageError } from '../exit.ts';
 import { readInput, readJson, writeErr, writeOut } from '../io.ts';
@@ -221,12 +221,17 @@ export function registerKbs(program: Command): void {
       const jwk = (await readJson(o.key, '--key')) as JWK;
       const alg = jwk.kty === 'OKP' ? 'EdDSA' : jwk.crv === 'P-256' ? 'ES256' : null;
       if (!alg || !jwk.d) throw new UsageError('--key must be a private Ed25519 or P-256 JWK');
-      const key = await importJWK(jwk, alg);
-      const now = Math.floor(Date.now() / 1000);
-      let jwt = new SignJWT({ roles }).setProtectedHeader({ alg, ...(jwk.kid ? { kid: jwk.kid } : {}), typ: 'JWT' }).setSubject(o.subject).setIssuedAt(now).setExpirationTime(now + seconds);
-      if (o.audience) jwt = jwt.setAudience(o.audience);
-      if (o.issuer) jwt = jwt.setIssuer(o.issuer);
-      writeOut(await jwt.sign(key));
+      const key = (await importJWK(jwk, alg)) as CryptoKey;
+      writeOut(
+        await signAdminToken(key, alg, {
+          roles,
+          subject: o.subject,
+          lifetimeSeconds: seconds,
+          ...(typeof jwk.kid === 'string' ? { kid: jwk.kid } : {}),
+          ...(o.audience ? { audience: o.audience } : {}),
+          ...(o.issuer ? { issuer: o.issuer } : {}),
+        }),
+      );
     });
 
   const admin = kbs
